@@ -1,0 +1,172 @@
+"""Matplotlib figures for the lessons: images, kernels, small annotated matrices.
+
+Every function returns the ``Figure`` (titled, axes labelled) so a notebook can show or save it.
+Figures are kept small (``use_course_style``) so the committed notebooks stay light.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = [
+    "use_course_style",
+    "show_images",
+    "show_matrix",
+    "show_kernels",
+    "array_to_png",
+]
+
+
+def use_course_style() -> None:
+    """Small, readable figures: 72 dpi PNG, 9 pt text, grey images, no interpolation blur."""
+    matplotlib.rcParams.update({
+        "figure.dpi": 72,
+        "savefig.dpi": 72,
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "figure.titlesize": 11,
+        "image.cmap": "gray",
+        "image.interpolation": "nearest",
+    })
+
+
+def show_images(images, titles=None, suptitle=None, ncols=None, size=2.2, cmap="gray",
+                shared_scale=False):
+    """Show 2-D arrays side by side, each with its own title and pixel axes.
+
+    images: sequence of (H, W) arrays. titles: one per image.
+    cmap: one colormap name, or one per image; a diverging map ("RdBu_r") is centred on 0 so that
+    white means zero, red positive, blue negative.
+    shared_scale: one scale for all (compare brightness) instead of each image stretched to its
+    own min..max (see shapes).
+    """
+    images = [np.asarray(im) for im in images]
+    n = len(images)
+    ncols = ncols or n
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.4),
+                             squeeze=False, layout="constrained")
+    vmin = min(float(im.min()) for im in images) if shared_scale else None
+    vmax = max(float(im.max()) for im in images) if shared_scale else None
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.axis("off")
+            continue
+        im = images[i]
+        cm = cmap if isinstance(cmap, str) else cmap[i]
+        lo, hi = _limits(im, cm, vmin, vmax)
+        ax.imshow(im, cmap=cm, vmin=lo, vmax=hi)
+        ax.set_title(titles[i] if titles else f"{im.shape[0]}x{im.shape[1]}")
+        ax.set_xlabel(f"column (W={im.shape[1]})")
+        ax.set_ylabel(f"row (H={im.shape[0]})")
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def _annotate(ax, image, values, fmt="{:g}"):
+    """Write each value in its cell, black or white by the cell's colour (luminance)."""
+    for (i, j), v in np.ndenumerate(np.asarray(values)):
+        r, g, b, _ = image.cmap(image.norm(v))
+        dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+        ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=8,
+                color="white" if dark else "black")
+
+
+DIVERGING = ("RdBu_r", "RdBu", "coolwarm", "bwr", "seismic", "PiYG", "PRGn")
+
+
+def _limits(values, cmap, vmin=None, vmax=None):
+    """Colour limits: a diverging map is centred on 0 so that white means zero."""
+    if cmap in DIVERGING and vmin is None and vmax is None:
+        m = float(np.abs(values).max()) or 1.0
+        return -m, m
+    return vmin, vmax
+
+
+def show_matrix(values, title, ax=None, fmt="{:g}", cmap="viridis", highlight=None):
+    """A small matrix as a heat map with its numbers written in the cells.
+
+    values: (H, W). highlight: optional (top, left, height, width) rectangle to outline, e.g. the
+    window under the kernel.
+    """
+    values = np.asarray(values)
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(0.45 * values.shape[1] + 1, 0.45 * values.shape[0] + 0.8),
+                               layout="constrained")
+    lo, hi = _limits(values, cmap)
+    image = ax.imshow(values, cmap=cmap, vmin=lo, vmax=hi)
+    _annotate(ax, image, values, fmt)
+    ax.set_title(title)
+    ax.set_xlabel("column")
+    ax.set_ylabel("row")
+    ax.set_xticks(range(values.shape[1]))
+    ax.set_yticks(range(values.shape[0]))
+    if highlight is not None:
+        top, left, h, w = highlight
+        ax.add_patch(plt.Rectangle((left - 0.5, top - 0.5), w, h, fill=False, lw=2.5,
+                                   edgecolor="red"))
+    return ax.figure
+
+
+def show_kernels(kernels: dict, results: dict | None = None, image=None, size=2.0):
+    """Kernels (top row, numbers in the cells) and, if given, what each does to an image.
+
+    kernels: {name: (kh, kw) array}. results: {name: 2-D output}. image: the input, shown first.
+    """
+    names = list(kernels)
+    ncols = len(names) + (image is not None)
+    nrows = 1 + (results is not None)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3),
+                             squeeze=False, layout="constrained")
+    offset = 0
+    if image is not None:
+        axes[0, 0].axis("off")
+        axes[0, 0].text(0.5, 0.5, "kernel\n(weights)", ha="center", va="center",
+                        transform=axes[0, 0].transAxes)
+        if results is not None:
+            axes[1, 0].imshow(image, cmap="gray")
+            axes[1, 0].set_title(f"input {image.shape[0]}x{image.shape[1]}")
+            axes[1, 0].set_xlabel("column")
+            axes[1, 0].set_ylabel("row")
+        offset = 1
+    for j, name in enumerate(names):
+        ax = axes[0, j + offset]
+        k = np.asarray(kernels[name])
+        lo, hi = _limits(k, "RdBu_r")
+        image = ax.imshow(k, cmap="RdBu_r", vmin=lo, vmax=hi)
+        if k.shape[0] <= 3:
+            _annotate(ax, image, k, "{:.2g}")
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if results is not None:
+            out = np.asarray(results[name])
+            axes[1, j + offset].imshow(out, cmap="gray")
+            axes[1, j + offset].set_title(f"output {out.shape[0]}x{out.shape[1]}")
+            axes[1, j + offset].set_xlabel("column")
+    fig.suptitle("Classic kernels: red weights positive, blue negative; output grey-scaled "
+                 "to its own range")
+    return fig
+
+
+def array_to_png(values, cmap: str = "gray", min_size: int = 240) -> bytes:
+    """Encode a 2-D array as PNG bytes (for ``ipywidgets.Image``), scaled to its own range.
+
+    Small arrays are enlarged by whole-pixel repetition to at least ``min_size`` pixels on the
+    longer side, so a 28x28 digit stays sharp instead of being blurred by the browser.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"values must be 2-D (H, W); got shape {values.shape}")
+    factor = max(1, int(np.ceil(min_size / max(values.shape))))
+    big = np.repeat(np.repeat(values, factor, axis=0), factor, axis=1)
+    lo, hi = float(big.min()), float(big.max())
+    buf = io.BytesIO()
+    plt.imsave(buf, big, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1, format="png")
+    return buf.getvalue()

@@ -1,0 +1,150 @@
+"""ipywidgets front ends over the course's functions. No logic of their own: each widget reads
+its controls, calls ``cnnkit`` functions, and shows what they return.
+
+Every widget can be driven from Python (set a control's ``.value``; the views update
+synchronously), which is how the tests use them without a browser.
+"""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+import numpy as np
+
+from cnnkit import conv, data, kernels, viz
+
+__all__ = ["KernelExplorer"]
+
+CUSTOM = "custom"
+
+
+class KernelExplorer:
+    """Pick or edit a kernel, stride, padding and dilation; see the output and its size live.
+
+    Controls: ``kernel`` (a named kernel or "custom"), ``cells`` (the kernel's values, editable:
+    editing one switches to "custom"), ``stride``, ``padding``, ``dilation``, ``image``
+    ("photo" = Grace Hopper, "digit" = a real MNIST 7).
+    Views: ``input_view`` and ``output_view`` (PNG images), ``size_label`` (the output size and
+    the formula that gave it), ``meaning_label``.
+    Display it as the last expression of a cell, or with ``display(explorer)``.
+    """
+
+    def __init__(self, kernel: str = "edge_detect", image: str = "photo", stride: int = 1,
+                 padding: int = 0, dilation: int = 1, images: dict | None = None):
+        self.images = images or {"photo": data.sample_photo(), "digit": data.mnist_digit(7)}
+        if image not in self.images:
+            raise ValueError(f"image must be one of {list(self.images)}; got {image!r}")
+        kernels.get(kernel)  # a clear KeyError for an unknown name, before building widgets
+        self.kernel = W.Dropdown(options=[*kernels.names(), CUSTOM], value=kernel,
+                                 description="kernel")
+        self.image = W.ToggleButtons(options=list(self.images), value=image, description="image")
+        self.stride = W.IntSlider(value=stride, min=1, max=4, description="stride")
+        self.padding = W.IntSlider(value=padding, min=0, max=4, description="padding")
+        self.dilation = W.IntSlider(value=dilation, min=1, max=3, description="dilation")
+        self.cells_box = W.GridBox(layout=W.Layout(grid_gap="2px"))
+        self.cells: list[list[W.FloatText]] = []
+        self.meaning_label = W.HTML()
+        self.size_label = W.HTML()
+        self.size_label.add_class("cnnkit-output-size")
+        self.input_view = W.Image(format="png", layout=W.Layout(width="240px"))
+        self.output_view = W.Image(format="png", layout=W.Layout(width="240px"))
+        self.output_view.add_class("cnnkit-output-image")
+        self._syncing = False
+        self.output: np.ndarray | None = None  # the last output, (Ho, Wo)
+        self.error: str | None = None  # why the last update had no output
+
+        self._set_cells(kernels.get(kernel))
+        self.kernel.observe(self._on_kernel, names="value")
+        for control in (self.image, self.stride, self.padding, self.dilation):
+            control.observe(self._on_control, names="value")
+        self.ui = W.VBox([
+            W.HBox([self.kernel, self.image]),
+            W.HBox([W.VBox([self.stride, self.padding, self.dilation]),
+                    W.VBox([W.Label("kernel values (edit me)"), self.cells_box])]),
+            self.meaning_label,
+            W.HBox([W.VBox([W.Label("input"), self.input_view]),
+                    W.VBox([W.Label("output"), self.output_view])]),
+            self.size_label,
+        ])
+        self.ui.add_class("cnnkit-kernel-explorer")
+        self._show_input()
+        self.update()
+
+    # --- reading the controls -------------------------------------------------------------
+    def kernel_values(self) -> np.ndarray:
+        """The kernel currently in the editor, (kh, kw) float64."""
+        return np.array([[cell.value for cell in row] for row in self.cells], dtype=np.float64)
+
+    def current_image(self) -> np.ndarray:
+        """The selected input image, (H, W) float32 in [0, 1]."""
+        return self.images[self.image.value]
+
+    # --- events -----------------------------------------------------------------------------
+    def _set_cells(self, values: np.ndarray) -> None:
+        """Rebuild the editor grid for a kernel of this shape, holding these values."""
+        self._syncing = True
+        self.cells = [[W.FloatText(value=float(v), layout=W.Layout(width="62px")) for v in row]
+                      for row in values]
+        for row in self.cells:
+            for cell in row:
+                cell.observe(self._on_cell, names="value")
+        self.cells_box.children = [cell for row in self.cells for cell in row]
+        self.cells_box.layout.grid_template_columns = f"repeat({values.shape[1]}, 64px)"
+        self._syncing = False
+
+    def _on_kernel(self, change) -> None:
+        if change["new"] != CUSTOM:
+            self._set_cells(kernels.get(change["new"]))
+        self.update()
+
+    def _on_cell(self, change) -> None:
+        if self._syncing:
+            return
+        if self.kernel.value != CUSTOM:
+            self.kernel.value = CUSTOM  # _on_kernel keeps the edited grid and updates
+        else:
+            self.update()
+
+    def _on_control(self, change) -> None:
+        if change["owner"] is self.image:
+            self._show_input()
+        self.update()
+
+    def _show_input(self) -> None:
+        self.input_view.value = viz.array_to_png(self.current_image())
+
+    # --- the view -----------------------------------------------------------------------------
+    def update(self) -> None:
+        """Recompute the output and its size from the controls (called on every change)."""
+        img = self.current_image()
+        k = self.kernel_values()
+        s, p, d = self.stride.value, self.padding.value, self.dilation.value
+        name = self.kernel.value
+        self.meaning_label.value = (
+            f"<b>{html.escape(name)}</b>: "
+            + html.escape(kernels.meaning(name) if name != CUSTOM else "your own weights")
+            + f" (sum of weights {k.sum():.3g})"
+        )
+        try:
+            out = conv.conv2d(img[None, None], k[None, None], stride=s, padding=p,
+                              dilation=d)[0, 0]
+        except ValueError as err:
+            self.output, self.error = None, str(err)
+            self.size_label.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
+            return
+        H, Wd = img.shape
+        kh, kw = k.shape
+        formula = " x ".join(
+            f"floor(({n} + 2*{p} - {d}*({kk}-1) - 1)/{s}) + 1 = {conv.output_size(n, kk, s, p, d)}"
+            for n, kk in ((H, kh), (Wd, kw))
+        )
+        self.size_label.value = (
+            f"input {H}x{Wd}, kernel {kh}x{kw} &rarr; <b>output {out.shape[0]}x{out.shape[1]}</b>"
+            f"<br><code>{formula}</code>"
+        )
+        self.output_view.value = viz.array_to_png(out)
+        self.output, self.error = out, None
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.ui._repr_mimebundle_(**kwargs)

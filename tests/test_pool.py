@@ -1,0 +1,372 @@
+"""cnnkit.pool against torch.nn.functional: forward, indices, backward (autograd), ties, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnkit.pool import (
+    Subsampling,
+    avg_pool2d,
+    avg_pool2d_backward,
+    global_avg_pool2d,
+    max_pool2d,
+    max_pool2d_backward,
+    max_pool2d_loops,
+    max_unpool2d,
+)
+
+TOL = 1e-10
+PROPERTY = settings(max_examples=60, deadline=None)
+
+
+@st.composite
+def pool_cases(draw, ties=False):
+    """A random pooling problem: (x, kernel_size, stride, padding), torch-valid."""
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    stride = draw(st.one_of(st.none(), st.integers(1, 3),
+                            st.tuples(st.integers(1, 4), st.integers(1, 4))))
+    H = draw(st.integers(max(1, kh - 2 * ph), 9))
+    W = draw(st.integers(max(1, kw - 2 * pw), 9))
+    N, C = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if ties:  # few distinct integer values: windows full of equal maxima
+        x = rng.integers(-2, 2, size=(N, C, H, W)).astype(np.float64)
+    else:
+        x = rng.standard_normal((N, C, H, W))
+    kernel = draw(st.sampled_from([(kh, kw), kh])) if kh == kw else (kh, kw)
+    padding = (ph, pw) if ph != pw else draw(st.sampled_from([(ph, pw), ph]))
+    return x, kernel, stride, padding
+
+
+def _t(a, requires_grad=False):
+    return torch.tensor(a, dtype=torch.float64, requires_grad=requires_grad)
+
+
+def _torch_args(kernel, stride, padding):
+    # torch's stride=None means "= kernel_size", like ours
+    return {"kernel_size": kernel, "stride": stride, "padding": padding}
+
+
+# ---------------------------------------------------------------- forward against torch
+
+
+@PROPERTY
+@given(pool_cases())
+def test_max_pool2d_matches_torch(case):
+    x, kernel, stride, padding = case
+    out, idx = max_pool2d(x, kernel, stride, padding, return_indices=True)
+    t_out, t_idx = F.max_pool2d(_t(x), return_indices=True, **_torch_args(kernel, stride, padding))
+    assert out.shape == tuple(t_out.shape) and out.dtype == np.float64
+    assert np.abs(out - t_out.numpy()).max() < TOL
+    assert idx.dtype == np.int64
+    np.testing.assert_array_equal(idx, t_idx.numpy())
+    np.testing.assert_array_equal(max_pool2d(x, kernel, stride, padding), out)
+
+
+@PROPERTY
+@given(pool_cases())
+def test_avg_pool2d_matches_torch(case):
+    x, kernel, stride, padding = case
+    out = avg_pool2d(x, kernel, stride, padding)
+    t_out = F.avg_pool2d(_t(x), **_torch_args(kernel, stride, padding))
+    assert out.shape == tuple(t_out.shape)
+    assert np.abs(out - t_out.numpy()).max() < TOL
+
+
+@PROPERTY
+@given(pool_cases(), st.integers(0, 2**32 - 1))
+def test_backward_passes_match_autograd(case, seed):
+    x, kernel, stride, padding = case
+    args = _torch_args(kernel, stride, padding)
+    for ours, ours_backward, theirs in (
+        (max_pool2d, max_pool2d_backward, F.max_pool2d),
+        (avg_pool2d, avg_pool2d_backward, F.avg_pool2d),
+    ):
+        out = ours(x, kernel, stride, padding)
+        dout = np.random.default_rng(seed).standard_normal(out.shape)
+        tx = _t(x, requires_grad=True)
+        theirs(tx, **args).backward(_t(dout))
+        dx = ours_backward(dout, x, kernel, stride, padding)
+        assert dx.shape == x.shape
+        assert np.abs(dx - tx.grad.numpy()).max() < TOL, ours.__name__
+
+
+@PROPERTY
+@given(pool_cases(), st.booleans())
+def test_max_unpool2d_matches_torch(case, four_d_size):
+    x, kernel, stride, padding = case
+    _, idx = max_pool2d(x, kernel, stride, padding, return_indices=True)
+    # values independent of x, so a wrong placement cannot hide behind equal values; entries
+    # of a plane that share an index (overlapping windows, same maximum) get the same value,
+    # because torch writes repeated indices in an unspecified order (its docs, issue #80827)
+    table = np.random.default_rng(0).standard_normal(x.shape[:2] + (x.shape[2] * x.shape[3],))
+    vals = np.take_along_axis(table, idx.reshape(*idx.shape[:2], -1), axis=2).reshape(idx.shape)
+    args = _torch_args(kernel, stride, padding)
+    # the default output size may be smaller than x when the windows did not cover it: the
+    # indices (into x's planes) then fall outside, and torch raises; or it may be empty, and
+    # torch returns an empty array: we refuse both with a ValueError
+    try:
+        t_out = F.max_unpool2d(_t(vals), torch.from_numpy(idx), **args)
+    except RuntimeError:
+        t_out = None
+    if t_out is None or t_out.numel() == 0:
+        with pytest.raises(ValueError, match="indices: found|default output size"):
+            max_unpool2d(vals, idx, kernel, stride, padding)
+    else:
+        out = max_unpool2d(vals, idx, kernel, stride, padding)
+        assert out.shape == tuple(t_out.shape)
+        assert np.abs(out - t_out.numpy()).max() < TOL
+    # an explicit output_size: the input's own (H, W), as (H, W) or (N, C, H, W)
+    size = x.shape if four_d_size else x.shape[2:]
+    out = max_unpool2d(vals, idx, kernel, stride, padding, output_size=size)
+    t_out = F.max_unpool2d(_t(vals), torch.from_numpy(idx), output_size=size, **args)
+    assert out.shape == x.shape == tuple(t_out.shape)
+    assert np.abs(out - t_out.numpy()).max() < TOL
+
+
+def test_max_unpool2d_puts_maxima_back():
+    x = np.array([[[[1.0, 2, 0, 7], [4, 3, 8, 6], [0, 9, 1, 1]]]])
+    pooled, idx = max_pool2d(x, 2, return_indices=True)
+    np.testing.assert_array_equal(pooled, [[[[4.0, 8.0]]]])
+    np.testing.assert_array_equal(idx, [[[[4, 6]]]])
+    out = max_unpool2d(pooled, idx, 2, output_size=x.shape[2:])
+    expected = np.zeros_like(x)
+    expected[0, 0, 1, 0], expected[0, 0, 1, 2] = 4, 8
+    np.testing.assert_array_equal(out, expected)
+    assert max_unpool2d(pooled, idx, 2).shape == (1, 1, 2, 4)  # default (Hi-1)*s - 2p + k
+
+
+def test_max_unpool2d_repeated_index_last_write_wins():
+    # torch leaves the order unspecified here (and on CPU it varies from call to call)
+    out = max_unpool2d(np.array([[[[1.0, 2.0, 3.0]]]]), np.array([[[[1, 1, 0]]]]), (1, 2), 1)
+    np.testing.assert_array_equal(out, [[[[3.0, 2.0, 0.0, 0.0]]]])
+
+
+def test_global_avg_pool2d_matches_torch():
+    x = np.random.default_rng(1).standard_normal((3, 5, 7, 4))
+    out = global_avg_pool2d(x)
+    t_out = F.adaptive_avg_pool2d(_t(x), 1)
+    assert out.shape == (3, 5)
+    assert np.abs(out - t_out.numpy()[:, :, 0, 0]).max() < TOL
+
+
+def test_dtypes():
+    x32 = np.random.default_rng(2).standard_normal((1, 2, 6, 6)).astype(np.float32)
+    assert max_pool2d(x32, 2).dtype == np.float32
+    assert avg_pool2d(x32, 3, 1, 1).dtype == np.float32
+    assert max_pool2d_backward(np.ones((1, 2, 3, 3), np.float32), x32, 2).dtype == np.float32
+    ints = np.arange(16).reshape(1, 1, 4, 4)
+    assert max_pool2d(ints, 2).dtype == np.float64
+    np.testing.assert_array_equal(max_pool2d(ints, 2)[0, 0], [[5, 7], [13, 15]])
+
+
+def test_overlapping_windows_accumulate():
+    x = np.zeros((1, 1, 3, 3))
+    x[0, 0, 1, 1] = 1.0  # the centre is the maximum of all four 2x2 windows
+    dx = max_pool2d_backward(np.ones((1, 1, 2, 2)), x, 2, stride=1)
+    expected = np.zeros_like(x)
+    expected[0, 0, 1, 1] = 4.0
+    np.testing.assert_array_equal(dx, expected)
+    dx = avg_pool2d_backward(np.ones((1, 1, 2, 2)), x, 2, stride=1)
+    np.testing.assert_allclose(dx[0, 0], np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 4)
+
+
+def test_padding_counts_in_average_and_never_wins_max():
+    x = -np.ones((1, 1, 2, 2))
+    np.testing.assert_array_equal(avg_pool2d(x, 2, 1, 1)[0, 0, 0], [-0.25, -0.5, -0.25])
+    np.testing.assert_array_equal(max_pool2d(x, 2, 1, 1), -np.ones((1, 1, 3, 3)))
+
+
+# ---------------------------------------------------------------- the tie rule
+
+
+def test_tie_rule_first_maximum_in_row_major_order():
+    x = np.array([[[[1.0, 5.0], [5.0, 5.0]]]])  # three equal maxima
+    out, idx = max_pool2d(x, 2, return_indices=True)
+    assert out[0, 0, 0, 0] == 5.0 and idx[0, 0, 0, 0] == 1  # the first: row 0, column 1
+    dx = max_pool2d_backward(np.full((1, 1, 1, 1), 3.0), x, 2)
+    np.testing.assert_array_equal(dx, [[[[0.0, 3.0], [0.0, 0.0]]]])  # all of it to that one
+    x = np.full((1, 1, 3, 3), 2.0)  # every cell ties; windows 2x2, stride 1
+    _, idx = max_pool2d(x, 2, stride=1, return_indices=True)
+    np.testing.assert_array_equal(idx[0, 0], [[0, 1], [3, 4]])  # each window's top-left cell
+    # same as torch, value and gradient
+    for x in (np.array([[[[1.0, 5.0], [5.0, 5.0]]]]), np.full((1, 1, 3, 3), 2.0)):
+        tx = _t(x, requires_grad=True)
+        t_out, t_idx = F.max_pool2d(tx, 2, 1, return_indices=True)
+        t_out.sum().backward()
+        np.testing.assert_array_equal(max_pool2d(x, 2, 1, return_indices=True)[1], t_idx.numpy())
+        np.testing.assert_array_equal(
+            max_pool2d_backward(np.ones(t_out.shape), x, 2, 1), tx.grad.numpy()
+        )
+
+
+def test_tie_rule_nan_and_all_minus_inf():
+    nan, inf = np.nan, np.inf
+    x = np.array([[[[nan, 1.0], [nan, nan]]]])  # NaN wins; the last NaN of the window
+    out, idx = max_pool2d(x, 2, return_indices=True)
+    assert np.isnan(out[0, 0, 0, 0]) and idx[0, 0, 0, 0] == 3
+    # a window of -inf: -inf and its first in-bounds cell, never a padded cell
+    x = np.full((1, 1, 2, 2), -inf)
+    out, idx = max_pool2d(x, 2, 1, 1, return_indices=True)
+    assert np.all(out == -inf)
+    np.testing.assert_array_equal(idx[0, 0], [[0, 0, 1], [0, 0, 1], [2, 2, 3]])
+    for x, args in ((np.array([[[[nan, 1.0], [nan, nan]]]]), (2,)),
+                    (np.full((1, 1, 2, 2), -inf), (2, 1, 1))):
+        _, t_idx = F.max_pool2d(_t(x), *args, return_indices=True)
+        np.testing.assert_array_equal(max_pool2d(x, *args, return_indices=True)[1], t_idx.numpy())
+        np.testing.assert_array_equal(max_pool2d_loops(x, *args, return_indices=True)[1],
+                                      t_idx.numpy())
+
+
+@PROPERTY
+@given(pool_cases(ties=True), st.integers(0, 2**32 - 1))
+def test_ties_match_torch_and_loops(case, seed):
+    """Integer-valued inputs: torch's CPU kernel follows the same rule, indices and gradients."""
+    x, kernel, stride, padding = case
+    args = _torch_args(kernel, stride, padding)
+    out, idx = max_pool2d(x, kernel, stride, padding, return_indices=True)
+    loop_out, loop_idx = max_pool2d_loops(x, kernel, stride, padding, return_indices=True)
+    np.testing.assert_array_equal(out, loop_out)
+    np.testing.assert_array_equal(idx, loop_idx)
+    tx = _t(x, requires_grad=True)
+    t_out, t_idx = F.max_pool2d(tx, return_indices=True, **args)
+    np.testing.assert_array_equal(idx, t_idx.numpy())
+    dout = np.random.default_rng(seed).standard_normal(out.shape)
+    t_out.backward(_t(dout))
+    assert np.abs(max_pool2d_backward(dout, x, kernel, stride, padding)
+                  - tx.grad.numpy()).max() < TOL
+    # and the gradient goes exactly where the indices point
+    dx = np.zeros(x.shape[:2] + (x.shape[2] * x.shape[3],))
+    n, c = np.indices(idx.shape)[:2]
+    np.add.at(dx, (n, c, idx), dout)
+    assert np.abs(dx.reshape(x.shape) - max_pool2d_backward(dout, x, kernel, stride, padding)
+                  ).max() < TOL
+
+
+# ---------------------------------------------------------------- Subsampling (LeNet S2/S4)
+
+
+def test_subsampling_parameters_shape_and_repr():
+    layer = Subsampling(6)
+    assert sum(p.numel() for p in layer.parameters() if p.requires_grad) == 12
+    assert layer.weight.shape == (6,) and layer.bias.shape == (6,)
+    assert layer.weight.abs().max() <= 0.5 and layer.bias.abs().max() <= 0.5
+    assert layer(torch.randn(2, 6, 28, 28)).shape == (2, 6, 14, 14)
+    assert layer(torch.randn(1, 6, 11, 9)).shape == (1, 6, 5, 4)
+    assert "channels=6" in repr(layer) and "sigmoid" in repr(layer)
+    assert "tanh" in repr(Subsampling(16, activation="tanh"))
+
+
+@pytest.mark.parametrize(
+    "activation, f",
+    [("sigmoid", torch.sigmoid), ("tanh", torch.tanh), ("identity", lambda a: a),
+     (None, lambda a: a), (torch.nn.ReLU(), torch.relu),
+     (lambda a: 1.7159 * torch.tanh(2 * a / 3), lambda a: 1.7159 * torch.tanh(2 * a / 3))],
+)
+def test_subsampling_forward_is_the_formula(activation, f):
+    torch.manual_seed(0)
+    layer = Subsampling(3, activation=activation).double()
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64)
+    out = layer(x)
+    expected = torch.empty(2, 3, 2, 2, dtype=torch.float64)
+    for n in range(2):
+        for c in range(3):
+            for i in range(2):
+                for j in range(2):
+                    s = x[n, c, 2 * i, 2 * j] + x[n, c, 2 * i, 2 * j + 1] \
+                        + x[n, c, 2 * i + 1, 2 * j] + x[n, c, 2 * i + 1, 2 * j + 1]
+                    expected[n, c, i, j] = f(layer.weight[c] * s + layer.bias[c])
+    assert (out - expected).abs().max().item() < TOL
+
+
+def test_subsampling_gradcheck():
+    """Gradients with respect to the input and both parameters, in float64."""
+    torch.manual_seed(0)
+    for activation in ("sigmoid", "tanh", None):
+        layer = Subsampling(2, activation=activation).double()
+        x = torch.randn(2, 2, 5, 6, dtype=torch.float64, requires_grad=True)
+        w = layer.weight.detach().clone().requires_grad_(True)
+        b = layer.bias.detach().clone().requires_grad_(True)
+
+        def fn(x, w, b, layer=layer):
+            return torch.func.functional_call(layer, {"weight": w, "bias": b}, (x,))
+
+        assert torch.autograd.gradcheck(fn, (x, w, b))
+    layer(x).sum().backward()  # the parameters are trained like any other
+    assert layer.weight.grad.shape == (2,) and layer.bias.grad.shape == (2,)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+X = np.zeros((1, 2, 6, 6))
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: max_pool2d(np.zeros((2, 6, 6)), 2), ValueError, r"x must be 4-D.*\(2, 6, 6\)"),
+        (lambda: avg_pool2d(np.zeros((2, 6, 6)), 2), ValueError, r"x must be 4-D"),
+        (lambda: global_avg_pool2d(np.zeros((6, 6))), ValueError, r"x must be 4-D"),
+        (lambda: max_pool2d("abc", 2), TypeError, r"x must hold numbers"),
+        (lambda: max_pool2d(np.zeros((0, 2, 6, 6)), 2), ValueError, r"x must be a non-empty"),
+        (lambda: max_pool2d(X, 0), ValueError, r"kernel_size must be >= 1"),
+        (lambda: max_pool2d(X, 2.0), TypeError, r"kernel_size must be an int"),
+        (lambda: max_pool2d(X, (2, 2, 2)), TypeError, r"kernel_size"),
+        (lambda: max_pool2d(X, 2, stride=0), ValueError, r"stride must be >= 1"),
+        (lambda: max_pool2d(X, 2, padding=-1), ValueError, r"padding must be >= 0"),
+        (lambda: max_pool2d(X, 3, padding=2), ValueError,
+         r"padding must be at most half.*kernel_size=3"),
+        (lambda: avg_pool2d(X, (4, 2), padding=(2, 2)), ValueError,
+         r"padding must be at most half.*width: 2 > 2 // 2"),
+        (lambda: max_pool2d(X, 7), ValueError, r"kernel_size: window height 7.*\(1, 2, 6, 6\)"),
+        (lambda: avg_pool2d(X, (2, 9), padding=1), ValueError,
+         r"kernel_size: window width 9 does not fit x of shape \(1, 2, 6, 6\)"),
+        (lambda: max_pool2d_loops(X, 7), ValueError, r"kernel_size"),
+        (lambda: max_pool2d_backward(np.zeros((1, 2, 2, 2)), X, 2), ValueError,
+         r"dout must have the shape.*\(1, 2, 3, 3\).*got \(1, 2, 2, 2\)"),
+        (lambda: avg_pool2d_backward(np.zeros((1, 2, 3)), X, 2), ValueError, r"dout must be 4-D"),
+        (lambda: max_pool2d_backward(np.zeros((1, 2, 3, 3)), X[0], 2), ValueError,
+         r"x must be 4-D"),
+        (lambda: max_unpool2d(np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 3), np.int64), 2),
+         ValueError, r"indices must have the shape of x.*\(1, 2, 3, 3\).*got \(1, 2, 3\)"),
+        (lambda: max_unpool2d(np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 3, 3)), 2), TypeError,
+         r"indices must hold integers"),
+        (lambda: max_unpool2d(np.zeros((1, 2, 3, 3)), np.full((1, 2, 3, 3), 36), 2), ValueError,
+         r"indices: found 36, outside the output plane of 6x6"),
+        (lambda: max_unpool2d(np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 3, 3), int), 2,
+                              output_size=(8, 6)), ValueError,
+         r"output_size: H = 8.*strictly between 4 and 8"),
+        (lambda: max_unpool2d(np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 3, 3), int), 2,
+                              output_size=(1, 3, 6, 6)), ValueError,
+         r"output_size .* \(N, C\) = \(1, 3\)"),
+        (lambda: max_unpool2d(np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 3, 3), int), 2,
+                              output_size=(6, 6, 6)), ValueError,
+         r"output_size must have 2 \(H, W\) or 4"),
+        (lambda: max_unpool2d(np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 3, 3), int), 2,
+                              output_size=6), TypeError, r"output_size must be None or a tuple"),
+        (lambda: max_unpool2d(np.zeros((1, 2, 1, 1)), np.zeros((1, 2, 1, 1), int), 1,
+                              padding=1), ValueError, r"padding: the default output size"),
+        (lambda: max_unpool2d(np.zeros((2, 3, 3)), np.zeros((2, 3, 3), int), 2), ValueError,
+         r"x must be 4-D"),
+        (lambda: Subsampling(6)(torch.zeros(1, 3, 28, 28)), ValueError,
+         r"x must be \(N, 6, H, W\).*\(1, 3, 28, 28\)"),
+        (lambda: Subsampling(6)(torch.zeros(6, 28, 28)), ValueError,
+         r"x must be \(N, 6, H, W\).*\(6, 28, 28\)"),
+        (lambda: Subsampling(6)(torch.zeros(1, 6, 1, 28)), ValueError, r"H, W >= 2"),
+        (lambda: Subsampling(6)(np.zeros((1, 6, 4, 4))), TypeError, r"x must be a torch.Tensor"),
+        (lambda: Subsampling(0), ValueError, r"channels must be >= 1"),
+        (lambda: Subsampling(2.5), TypeError, r"channels must be an int"),
+        (lambda: Subsampling(6, activation="relu"), ValueError, r"activation must be one of"),
+        (lambda: Subsampling(6, activation=3), TypeError, r"activation must be"),
+    ],
+)
+def test_bad_input_raises_with_the_argument_named(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
