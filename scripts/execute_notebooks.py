@@ -34,7 +34,6 @@ def execute(path: Path, timeout: int = 900) -> float:
         store_widget_state=False,
         record_timing=False,
     )
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     client.execute()
     seconds = time.perf_counter() - start
     nb.metadata.pop("widgets", None)
