@@ -51,7 +51,7 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time allowed per cell, 0 for no limit (default: %(default)s)",
     )
-    report.set_defaults(func=_cmd_report)
+    report.set_defaults(func=_cmd_report, parser=report)
     return parser
 
 
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
-        return args.func(args, parser)
+        return args.func(args, args.parser)  # usage errors name the subcommand
     except SystemExit as exc:  # argparse: usage error, --help, --version
         code = exc.code
         if code is None:
