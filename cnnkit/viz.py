@@ -18,6 +18,9 @@ __all__ = [
     "show_matrix",
     "show_kernels",
     "array_to_png",
+    "highlight_pixels",
+    "rgb_to_png",
+    "show_selected_pixels",
 ]
 
 
@@ -170,3 +173,63 @@ def array_to_png(values, cmap: str = "gray", min_size: int = 240) -> bytes:
     buf = io.BytesIO()
     plt.imsave(buf, big, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1, format="png")
     return buf.getvalue()
+
+
+SELECTED_COLOR = (0.9, 0.1, 0.1)  # red: the input pixels that max pooling keeps
+
+
+def highlight_pixels(image, indices, color=SELECTED_COLOR) -> np.ndarray:
+    """The image as RGB with some pixels painted: where max pooling took its maxima from.
+
+    image: (H, W), shown in grey scaled to its own range.
+    indices: int array of any shape, flat positions ``row * W + column`` in the (H, W) image,
+    e.g. ``max_pool2d(x, ..., return_indices=True)[1][0, 0]``; repeated positions are fine
+    (a pixel that wins several overlapping windows is painted once).
+    Returns rgb: (H, W, 3) float64 in [0, 1].
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2-D (H, W); got shape {image.shape}")
+    lo, hi = float(image.min()), float(image.max())
+    grey = (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
+    rgb = np.repeat(grey[:, :, None], 3, axis=2)
+    flat = np.asarray(indices, dtype=np.int64).ravel()
+    if flat.size and (flat.min() < 0 or flat.max() >= image.size):
+        raise ValueError(f"indices must lie in 0 .. {image.size - 1} for an image of shape "
+                         f"{image.shape}; got {flat.min()} .. {flat.max()}")
+    rgb.reshape(-1, 3)[flat] = color
+    return rgb
+
+
+def rgb_to_png(rgb, min_size: int = 240) -> bytes:
+    """Encode an (H, W, 3) RGB array with values in [0, 1] as PNG bytes (for ``ipywidgets``).
+
+    Enlarged by whole-pixel repetition to at least ``min_size`` pixels on the longer side, as
+    ``array_to_png`` does, so single highlighted pixels stay sharp squares.
+    """
+    rgb = np.clip(np.asarray(rgb, dtype=np.float64), 0.0, 1.0)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"rgb must be (H, W, 3); got shape {rgb.shape}")
+    factor = max(1, int(np.ceil(min_size / max(rgb.shape[:2]))))
+    big = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
+    buf = io.BytesIO()
+    plt.imsave(buf, big, format="png")
+    return buf.getvalue()
+
+
+def show_selected_pixels(image, indices: dict, suptitle=None, size=2.2):
+    """The input once per pooling setting, with the pixels max pooling keeps in red.
+
+    image: (H, W). indices: {title: flat argmax positions of that setting (any shape)}.
+    """
+    n = len(indices)
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size + 0.5), squeeze=False,
+                             layout="constrained")
+    for ax, (title, idx) in zip(axes[0], indices.items(), strict=True):
+        ax.imshow(highlight_pixels(image, idx))
+        ax.set_title(title)
+        ax.set_xlabel("column")
+        ax.set_ylabel("row")
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig

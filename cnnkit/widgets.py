@@ -12,9 +12,9 @@ import html
 import ipywidgets as W
 import numpy as np
 
-from cnnkit import conv, data, kernels, viz
+from cnnkit import conv, data, kernels, pool, viz
 
-__all__ = ["KernelExplorer"]
+__all__ = ["KernelExplorer", "PoolingExplorer"]
 
 CUSTOM = "custom"
 
@@ -145,6 +145,125 @@ class KernelExplorer:
         )
         self.output_view.value = viz.array_to_png(out)
         self.output, self.error = out, None
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.ui._repr_mimebundle_(**kwargs)
+
+
+POOL_MODES = ("max", "avg")
+
+
+class PoolingExplorer:
+    """Pick a pooling window, stride, padding and mode; see the output, its size, and (for max
+    pooling) which input pixels were kept.
+
+    Controls: ``window`` (square window size), ``stride``, ``padding``, ``mode`` ("max" or
+    "avg"), ``image`` ("photo" = Grace Hopper, "digit" = a real MNIST 7).
+    Views: ``input_view`` (PNG: the input; in max mode the pixels each window's maximum came
+    from are painted red), ``output_view`` (PNG: the pooled image; hidden while the settings
+    are invalid), ``size_label`` (the output size and the formula, or why there is no output),
+    ``selection_label`` (what the red pixels mean).
+    State after every update: ``output`` (Ho, Wo) or None, ``indices`` (Ho, Wo) flat argmax
+    positions in max mode (else None), ``error`` (why there is no output, else None).
+    Invalid settings (padding above window // 2, a window larger than the padded image) are
+    reported in ``size_label``, never raised. All the work is done by ``cnnkit.pool``,
+    ``cnnkit.conv.output_size`` and ``cnnkit.viz``.
+    """
+
+    def __init__(self, image: str = "photo", window: int = 2, stride: int = 2, padding: int = 0,
+                 mode: str = "max", images: dict | None = None):
+        self.images = images or {"photo": data.sample_photo(), "digit": data.mnist_digit(7)}
+        if image not in self.images:
+            raise ValueError(f"image must be one of {list(self.images)}; got {image!r}")
+        if mode not in POOL_MODES:
+            raise ValueError(f"mode must be one of {list(POOL_MODES)}; got {mode!r}")
+        self.image = W.ToggleButtons(options=list(self.images), value=image, description="image")
+        self.mode = W.ToggleButtons(options=list(POOL_MODES), value=mode, description="mode")
+        self.window = W.IntSlider(value=window, min=1, max=8, description="window")
+        self.stride = W.IntSlider(value=stride, min=1, max=8, description="stride")
+        self.padding = W.IntSlider(value=padding, min=0, max=4, description="padding")
+        self.size_label = W.HTML()
+        self.size_label.add_class("cnnkit-output-size")
+        self.selection_label = W.HTML()
+        self.input_caption = W.Label()
+        self.input_view = W.Image(format="png", layout=W.Layout(width="240px"))
+        self.output_view = W.Image(format="png", layout=W.Layout(width="240px"))
+        self.output_view.add_class("cnnkit-output-image")
+        self.output: np.ndarray | None = None  # the last output, (Ho, Wo)
+        self.indices: np.ndarray | None = None  # its argmax positions (max mode), (Ho, Wo)
+        self.error: str | None = None  # why the last update had no output
+
+        for control in (self.image, self.mode, self.window, self.stride, self.padding):
+            control.observe(self._on_control, names="value")
+        self.ui = W.VBox([
+            W.HBox([self.image, self.mode]),
+            W.HBox([self.window, self.stride, self.padding]),
+            W.HBox([W.VBox([self.input_caption, self.input_view]),
+                    W.VBox([W.Label("output"), self.output_view])]),
+            self.size_label,
+            self.selection_label,
+        ])
+        self.ui.add_class("cnnkit-pooling-explorer")
+        self.update()
+
+    def current_image(self) -> np.ndarray:
+        """The selected input image, (H, W) float32 in [0, 1]."""
+        return self.images[self.image.value]
+
+    def _on_control(self, change) -> None:
+        self.update()
+
+    def _show_error(self, message: str) -> None:
+        self.output, self.indices, self.error = None, None, message
+        self.size_label.value = (
+            f"<span style='color:#b00'>no output: {html.escape(message)}</span>"
+        )
+        self.selection_label.value = ""
+        self.input_caption.value = "input"
+        self.input_view.value = viz.array_to_png(self.current_image())
+        self.output_view.layout.visibility = "hidden"
+
+    def update(self) -> None:
+        """Recompute the output, its size and the selected pixels from the controls."""
+        img = self.current_image()
+        k, s, p, mode = self.window.value, self.stride.value, self.padding.value, self.mode.value
+        try:
+            if mode == "max":
+                out, idx = pool.max_pool2d(img[None, None], k, s, p, return_indices=True)
+                out, idx = out[0, 0], idx[0, 0]
+            else:
+                out, idx = pool.avg_pool2d(img[None, None], k, s, p)[0, 0], None
+        except ValueError as err:
+            self._show_error(str(err))
+            return
+        H, Wd = img.shape
+        formula = " x ".join(
+            f"floor(({n} + 2*{p} - {k})/{s}) + 1 = {conv.output_size(n, k, s, p)}"
+            for n in (H, Wd)
+        )
+        self.size_label.value = (
+            f"input {H}x{Wd}, {mode} pooling, window {k}x{k}, stride {s}, padding {p} "
+            f"&rarr; <b>output {out.shape[0]}x{out.shape[1]}</b><br><code>{formula}</code>"
+        )
+        if idx is None:
+            self.input_caption.value = "input"
+            self.input_view.value = viz.array_to_png(img)
+            self.selection_label.value = (
+                f"average pooling keeps no single pixel: each output is the mean of its "
+                f"{k * k} window cells (padded zeros count)"
+            )
+        else:
+            kept = np.unique(idx).size
+            self.input_caption.value = "input (red: the pixels max pooling keeps)"
+            self.input_view.value = viz.rgb_to_png(viz.highlight_pixels(img, idx))
+            self.selection_label.value = (
+                f"red: the {kept} input pixels ({100 * kept / img.size:.0f}% of {img.size}) "
+                f"that the {out.size} windows took their maximum from; on ties (e.g. a flat "
+                f"black background) the first cell of the window, in reading order, wins"
+            )
+        self.output_view.value = viz.array_to_png(out)
+        self.output_view.layout.visibility = "visible"
+        self.output, self.indices, self.error = out, idx, None
 
     def _repr_mimebundle_(self, **kwargs):
         return self.ui._repr_mimebundle_(**kwargs)
