@@ -7,7 +7,7 @@ RUNTIME_STAMP := $(VENV)/.stamp-runtime
 DEV_STAMP     := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
 
-.PHONY: help install lab report test lint bench notebooks clean
+.PHONY: help install lab report test lint bench notebooks clean screenshots binder-check
 
 help:
 	@echo "make lab        open the course in JupyterLab (students)"
@@ -15,6 +15,8 @@ help:
 	@echo "make test       ruff + the whole test suite (maintainers)"
 	@echo "make bench      benchmarks (ratios measured in one process)"
 	@echo "make notebooks  re-execute the notebooks in place (stored outputs, widget state stripped)"
+	@echo "make screenshots  retake the README widget screenshots (browser test)"
+	@echo "make binder-check what Binder would build (repo2docker, no Docker needed)"
 
 $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV): on Debian/Ubuntu run 'apt-get install python3-venv'"; exit 1; }
@@ -33,8 +35,15 @@ install: $(DEV_STAMP)
 lab: $(RUNTIME_STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
+# The whole course with the notebooks' default (CPU-sized) parameters, then a small demonstration
+# grid on lesson 4 (optimizer x activation) into the same folder: reports/index.html lists and
+# compares every run there. Runs that are complete and newer than their notebook are not re-run
+# (delete reports/ or pass --force to redo them). The grid line stays commented out until
+# notebooks/04_mnist.ipynb exists; enable it then.
+REPORT_GRID_04 := notebooks/04_mnist.ipynb -p optimizer=sgd,adam -p activation=relu,tanh --grid
 report: $(RUNTIME_STAMP)
 	$(BIN)/cnnkit report --out reports
+#	$(BIN)/cnnkit report $(REPORT_GRID_04) --out reports
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
@@ -47,6 +56,15 @@ bench: $(RUNTIME_STAMP)
 
 notebooks: $(RUNTIME_STAMP)
 	$(BIN)/python scripts/execute_notebooks.py notebooks/[0-9]*.ipynb
+
+# The README's widget screenshots (docs/img/), taken by the browser test (tests/browser/) as a
+# student sees each widget in JupyterLab. Needs Debian's chromium (apt-get install chromium).
+screenshots: $(DEV_STAMP)
+	CNNKIT_SCREENSHOTS_DIR=docs/img $(BIN)/python -m pytest tests/browser -q
+
+# What Binder would build: repo2docker renders its Dockerfile from binder/ (offline, no Docker).
+binder-check: $(DEV_STAMP)
+	$(BIN)/jupyter-repo2docker --no-build --no-run .
 
 clean:
 	rm -rf reports .pytest_cache .ruff_cache .hypothesis test-artifacts
