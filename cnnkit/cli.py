@@ -1,8 +1,13 @@
-"""Command line interface: ``cnnkit report [NOTEBOOK ...] --out DIR --timeout SECONDS``.
+"""Command line interface: ``cnnkit report``, the instructor report over parameter grids.
+
+``cnnkit report [NOTEBOOK ...] [-p NAME=VALUE[,VALUE...]]... [--grid | --zip] [--out DIR]
+[--jobs N] [--timeout SECONDS] [--no-input] [--dry-run] [--force] [--memory-budget-mb MB]``
 
 Also reachable as ``python -m cnnkit``. ``main`` returns the exit status: 0 when every
-notebook ran cleanly, 1 when at least one failed (the others are still run and reported),
-2 for a usage error such as a notebook path that does not exist.
+run ended cleanly, 1 when at least one failed (the others are still run and reported),
+2 for a usage error (a notebook path that does not exist, an unknown parameter, a value
+of the wrong type, ``--zip`` with different numbers of values, ...), in which case
+nothing has been executed or written.
 """
 
 from __future__ import annotations
@@ -14,6 +19,28 @@ from pathlib import Path
 
 from cnnkit import __version__
 
+_REPORT_EPILOG = """\
+parameters:
+  -p NAME=VALUE sets a parameter of the notebooks' cell tagged "parameters"; every NAME
+  must be a parameter of every notebook run, and values are converted to the type of the
+  default (int, float, bool: true/false/yes/no/1/0, str, list as [1, 2]). Several values
+  (NAME=V1,V2; commas inside [...] or quotes do not split) make several runs: --grid
+  (the default) runs every combination, --zip pairs the i-th values.
+
+outputs (in DIR, per run RUN = notebook name plus the non-default parameters):
+  RUN.ipynb, RUN.html, RUN.run.json (status, metrics, seconds, peak memory; written last,
+  so a run is complete once it exists); index.html, results.json and results.csv list
+  every complete run in DIR. Complete runs newer than their notebook are not re-run
+  (--force re-runs them); failed runs always are.
+
+examples:
+  cnnkit report                                  the whole course, default parameters
+  cnnkit report notebooks/01_convolution.ipynb -p digit=3,7 -p seed=0,1 --jobs 2
+  cnnkit report notebooks/01_convolution.ipynb -p digit=3,7 -p seed=0,1 --zip --dry-run
+
+exit status: 0 all runs ok, 1 some run failed, 2 usage error (nothing run or written).
+"""
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnkit", description="Tools for the cnnkit CNN course.")
@@ -23,12 +50,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser(
         "report",
-        help="execute course notebooks and write an HTML report",
+        help="execute course notebooks (over parameter grids) and write an HTML report",
         description=(
-            "Execute notebooks with papermill and write, for each, the executed .ipynb and an "
-            "HTML rendering, plus index.html and results.json, into the output folder. "
-            "Exit status: 0 all ok, 1 some notebook failed, 2 usage error."
+            "Execute notebooks with papermill, for one or several parameter settings, and\n"
+            "write for each run the executed .ipynb and an HTML rendering, plus index.html\n"
+            "(one row per run: parameters, status, metrics, data source, wall time, peak\n"
+            "memory; a comparison figure per metric), results.json and results.csv."
         ),
+        epilog=_REPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     report.add_argument(
         "notebooks",
@@ -38,11 +68,44 @@ def _build_parser() -> argparse.ArgumentParser:
         help="notebooks to run (default: the course notebooks notebooks/NN_*.ipynb)",
     )
     report.add_argument(
+        "-p",
+        "--parameter",
+        dest="parameters",
+        action="append",
+        type=_parameter_option,
+        default=[],
+        metavar="NAME=VALUE[,VALUE...]",
+        help="set a notebook parameter; several values make several runs (repeatable)",
+    )
+    mode = report.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--grid",
+        dest="mode",
+        action="store_const",
+        const="grid",
+        help="run every combination of the parameter values (the default)",
+    )
+    mode.add_argument(
+        "--zip",
+        dest="mode",
+        action="store_const",
+        const="zip",
+        help="pair the i-th values of the parameters (same number of values each)",
+    )
+    report.add_argument(
         "--out",
         type=Path,
         default=Path("reports"),
         metavar="DIR",
         help="output folder (default: %(default)s)",
+    )
+    report.add_argument(
+        "--jobs",
+        "-j",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="runs executed at the same time, each in its own process (default: %(default)s)",
     )
     report.add_argument(
         "--timeout",
@@ -51,8 +114,51 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time allowed per cell, 0 for no limit (default: %(default)s)",
     )
+    report.add_argument(
+        "--no-input",
+        dest="include_input",
+        action="store_false",
+        help="leave the code cells' input out of the HTML pages",
+    )
+    report.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the parameters and print the runs, without executing or writing anything",
+    )
+    report.add_argument(
+        "--force",
+        action="store_true",
+        help="re-run runs whose outputs are complete and up to date",
+    )
+    report.add_argument(
+        "--memory-budget-mb",
+        type=_positive_mb,
+        default=1536.0,
+        metavar="MB",
+        help="flag runs whose kernel peaks above this many MB (2**20 bytes; "
+        "default: %(default)g)",
+    )
     report.set_defaults(func=_cmd_report, parser=report)
     return parser
+
+
+def _parameter_option(text: str) -> tuple[str, list[str]]:
+    from cnnkit.report import parse_parameter_option
+
+    try:
+        return parse_parameter_option(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
+    return value
 
 
 def _positive_seconds(text: str) -> float:
@@ -65,8 +171,18 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _positive_mb(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of MB: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
 def _cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from cnnkit.report import default_notebooks, run_course
+    from cnnkit.report import check_runs, default_notebooks, is_up_to_date, plan_runs, run_report
 
     if args.notebooks:
         notebooks = list(args.notebooks)
@@ -81,18 +197,55 @@ def _cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         except FileNotFoundError as exc:
             parser.error(str(exc))
 
+    # Everything that can be wrong with the request is found here, before anything runs.
     try:
-        results = run_course(notebooks, args.out, timeout=args.timeout or None)
-    except ValueError as exc:  # e.g. two notebooks with the same name
+        runs = plan_runs(notebooks, args.parameters, mode=args.mode or "grid")
+        check_runs(runs, args.out)
+    except ValueError as exc:  # ParameterError, or two runs writing the same files
         parser.error(str(exc))
 
+    if args.dry_run:
+        fresh = 0
+        for spec in runs:
+            up_to_date = not args.force and is_up_to_date(spec, args.out)
+            fresh += up_to_date
+            state = "up to date" if up_to_date else "would run"
+            print(f"{state:<10}  {spec.run_id}  ({spec.describe()})  -> {spec.run_id}.html")
+        print(
+            f"{len(runs)} run{'s' if len(runs) != 1 else ''} into {args.out}, {fresh} up to "
+            "date; --dry-run: nothing executed or written"
+        )
+        return 0
+
+    try:
+        results = run_report(
+            runs,
+            args.out,
+            timeout=args.timeout or None,
+            jobs=args.jobs,
+            include_input=args.include_input,
+            force=args.force,
+            memory_budget_mb=args.memory_budget_mb,
+        )
+    except KeyboardInterrupt:
+        print(
+            "interrupted: runs that finished are complete; the others will run next time",
+            file=sys.stderr,
+        )
+        return 130
+
     for r in results:
-        line = f"{r.status:<6} {r.seconds:7.1f}s  {r.html}"
+        memory = "     ? MB" if r.peak_memory_mb is None else f"{r.peak_memory_mb:6.0f} MB"
+        line = f"{r.status:<6} {r.seconds:7.1f}s {memory}  {r.html}"
+        if r.skipped:
+            line += "  (up to date, not re-run)"
+        if r.peak_memory_mb is not None and r.peak_memory_mb > args.memory_budget_mb:
+            line += f"  (over the {args.memory_budget_mb:g} MB memory budget)"
         if r.error:
             line += f"  ({r.error})"
         print(line)
     print(f"index: {args.out / 'index.html'}")
-    return 0 if all(r.status == "ok" for r in results) else 1
+    return 0 if all(r.ok for r in results) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
