@@ -29,6 +29,11 @@ __all__ = [
     "check_max_pool_backward",
     "POOLING_PARAMETER_QUESTIONS",
     "check_pooling_parameters",
+    "LENET_COUNT_LAYERS",
+    "check_lenet_counts",
+    "check_table_conv_params",
+    "LENET5_PADDING_QUESTIONS",
+    "check_lenet5_params",
 ]
 
 
@@ -359,3 +364,275 @@ def check_pooling_parameters(answers: dict) -> CheckResult:
     return CheckResult(True, f"all {len(expected)} parameter counts are right "
                              f"(flattening needs {round(expected['c'] / expected['d'])}x the "
                              "weights of global average pooling)")
+
+
+# --- lesson 3: LeNet-5 ---------------------------------------------------------------------------
+
+LENET_COUNT_LAYERS = ("C1", "C3", "C5", "F6")
+
+
+def _lenet_counts() -> dict[str, tuple[int, int]]:
+    """(trainable parameters, connections) of the 1998 LeNet-5's layers, from the course's model."""
+    from cnnkit.inspect import layer_table
+    from cnnkit.models import LeNet5Classic
+
+    table = layer_table(LeNet5Classic(), (1, 1, 32, 32))
+    return {name: (table[name].trainable, table[name].connections) for name in LENET_COUNT_LAYERS}
+
+
+def check_lenet_counts(answers: dict) -> CheckResult:
+    """Check ``answers`` = {"C1": (parameters, connections), "C3": ..., "C5": ..., "F6": ...}:
+    the trainable parameters and connections of those layers of the 1998 LeNet-5 (32x32 input,
+    C3 wired by Table I), counted by hand.
+    """
+    if not isinstance(answers, dict) or all(
+            v is None or v == (None, None) for v in answers.values()):
+        return _not_attempted("fill in (parameters, connections) for C1, C3, C5 and F6")
+    expected = _lenet_counts()
+    wrong = []
+    for layer in LENET_COUNT_LAYERS:
+        got = answers.get(layer)
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            wrong.append(f"{layer}: give a pair (parameters, connections); got {got!r}")
+            continue
+        for what, value, right in zip(("parameters", "connections"), got, expected[layer],
+                                      strict=True):
+            if value != right:
+                hint = (" (that is a full 6 -> 16 convolution: use Table I)"
+                        if layer == "C3" and what == "parameters" and value == 16 * 151 else "")
+                wrong.append(f"{layer} {what}: you said {value}{hint}")
+    if wrong:
+        return CheckResult(False, f"{len(wrong)} wrong: " + "; ".join(wrong))
+    return CheckResult(True, "all 8 counts are right: "
+                       + ", ".join(f"{k} {p:,} / {c:,}" for k, (p, c) in expected.items()))
+
+
+def _random_tables(rng, n: int) -> list[np.ndarray]:
+    tables = []
+    while len(tables) < n:
+        t = rng.random((int(rng.integers(1, 7)), int(rng.integers(1, 9)))) < 0.5
+        if t.any(axis=0).all():  # every output map needs an input
+            tables.append(t)
+    return tables
+
+
+def check_table_conv_params(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(table, kernel_size) -> int``: the trainable parameters of a convolution
+    whose output map j sees the input maps i with ``table[i, j]`` (a (C_in, C_out) bool array),
+    with square kernel_size x kernel_size kernels and one bias per output map, as
+    ``cnnkit.models.TableConv2d`` (C3 of LeNet-5 is ``fn(C3_TABLE, 5)``).
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    from cnnkit.models import C3_TABLE, TableConv2d
+
+    rng = np.random.default_rng(seed)
+    cases = [(C3_TABLE, 5), (np.ones((6, 16), dtype=bool), 5), (np.eye(4, dtype=bool), 3)]
+    cases += [(t, int(rng.integers(1, 6))) for t in _random_tables(rng, 5)]
+    for table, k in cases:
+        expected = sum(p.numel() for p in TableConv2d(table, k).parameters())
+        where = f"table of shape {table.shape} with {int(table.sum())} links, kernel_size={k}"
+        try:
+            got = fn(table.copy(), k)
+        except NotImplementedError:
+            return _not_attempted("the function still raises NotImplementedError")
+        except Exception as err:  # the student's bug, reported rather than raised
+            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        if got != expected:
+            return CheckResult(False, f"{where}: got {got}, expected {expected}")
+    return CheckResult(True, f"right on {len(cases)} tables, C3's included (1,516)")
+
+
+LENET5_PADDING_QUESTIONS = {"padding=2": 2, "padding=0": 0}
+
+
+def check_lenet5_params(answers: dict) -> CheckResult:
+    """Check ``answers`` = {"padding=2": int, "padding=0": int}: the trainable parameters of
+    the modern LeNet-5 (``cnnkit.models.LeNet5``) on 28x28 digits with that padding on conv1.
+    """
+    if not isinstance(answers, dict) or all(v is None for v in answers.values()):
+        return _not_attempted("fill in the two parameter counts")
+    from cnnkit.models import LeNet5
+
+    wrong = []
+    for key, padding in LENET5_PADDING_QUESTIONS.items():
+        expected = sum(p.numel() for p in LeNet5(padding=padding).parameters())
+        if answers.get(key) != expected:
+            wrong.append(f"{key}: you said {answers.get(key)}")
+    if wrong:
+        return CheckResult(False, f"{len(wrong)} of 2 wrong: " + "; ".join(wrong)
+                           + " (hint: follow the map size down to fc1)")
+    return CheckResult(True, "both right: the padding changes only fc1's input, 16x5x5 = 400 "
+                             "vs 16x4x4 = 256 features")
+
+
+# --- graded exercises (exercises/source/): the checks their visible tests use --------------------
+
+__all__ += ["check_conv_layer", "check_conv_backward_dw_db", "check_max_pool_indices"]
+
+
+def _index_text(index: tuple[int, ...]) -> str:
+    return ", ".join(str(i) for i in index)
+
+
+def _conv_layer_cases(rng) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]:
+    """(x (N, C, H, W), w (F, C, kh, kw), b (F,), stride, padding), fixed then random."""
+    cases = [
+        (np.arange(16.0).reshape(1, 1, 4, 4), np.ones((1, 1, 2, 2)), np.zeros(1), 1, 0),
+        (rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)),
+         rng.standard_normal(4), 2, 1),
+    ]
+    for _ in range(4):
+        N, C, F = (int(v) for v in rng.integers(1, 4, size=3))
+        kh, kw = (int(v) for v in rng.integers(1, 4, size=2))
+        H, W = (int(v) for v in rng.integers(max(kh, kw), 9, size=2))
+        cases.append((rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, kh, kw)),
+                      rng.standard_normal(F), int(rng.integers(1, 3)), int(rng.integers(0, 3))))
+    return cases
+
+
+def check_conv_layer(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(x, w, b, stride, padding) -> out``: a convolution layer (cross-correlation,
+    zero padding, one bias per filter), as ``cnnkit.conv.conv2d_loops``.
+
+    x: (N, C, H, W)   w: (F, C, kh, kw)   b: (F,)   stride, padding: ints
+    out: (N, F, Ho, Wo). Tested against ``cnnkit.conv.conv2d`` on fixed and random cases
+    (several images, channels and filters; strides, padding, non-square kernels).
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    cases = _conv_layer_cases(np.random.default_rng(seed))
+    for x, w, b, stride, padding in cases:
+        expected = conv.conv2d(x, w, b, stride=stride, padding=padding)
+        where = (f"x {x.shape}, w {w.shape}, b {b.shape}, stride={stride}, "
+                 f"padding={padding}")
+        try:
+            got = fn(x.copy(), w.copy(), b.copy(), stride, padding)
+        except NotImplementedError:
+            return _not_attempted("the function still raises NotImplementedError")
+        except Exception as err:  # the student's bug, reported rather than raised
+            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        got = np.asarray(got, dtype=np.float64)
+        if got.shape != expected.shape:
+            return CheckResult(False, f"{where}: output shape {got.shape}, expected "
+                                      f"{expected.shape} (N, F, Ho, Wo)")
+        if not np.allclose(got, expected, atol=1e-9):
+            index = _first_difference(got, expected)
+            hint = ""
+            if np.allclose(got, expected - b[None, :, None, None], atol=1e-9):
+                hint = "; the bias b[f] is missing"
+            return CheckResult(False, f"{where}: out[{_index_text(index)}] = {got[index]:.4g}, "
+                                      f"expected {expected[index]:.4g}{hint}")
+    return CheckResult(True, f"matches the reference on {len(cases)} cases (batches, channels, "
+                             "filters, strides, padding)")
+
+
+def check_conv_backward_dw_db(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(dout, x, w, stride, padding) -> (dw, db)``: the weight and bias gradients of
+    a convolution layer, as returned (with dx) by ``cnnkit.conv.conv2d_backward``.
+
+    dout: (N, F, Ho, Wo) = dL/dout   x: (N, C, H, W)   w: (F, C, kh, kw)
+    Returns dw: (F, C, kh, kw) and db: (F,).
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    rng = np.random.default_rng(seed)
+    cases = _conv_layer_cases(rng)
+    for x, w, _, stride, padding in cases:
+        dout = rng.standard_normal(conv.conv2d(x, w, stride=stride, padding=padding).shape)
+        _, dw_ref, db_ref = conv.conv2d_backward(dout, x, w, stride=stride, padding=padding)
+        where = f"x {x.shape}, w {w.shape}, stride={stride}, padding={padding}"
+        try:
+            result = fn(dout.copy(), x.copy(), w.copy(), stride, padding)
+        except NotImplementedError:
+            return _not_attempted("the function still raises NotImplementedError")
+        except Exception as err:  # the student's bug, reported rather than raised
+            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            return CheckResult(False, f"{where}: return a pair (dw, db); got "
+                                      f"{type(result).__name__}")
+        for name, got, expected in (("db", result[1], db_ref), ("dw", result[0], dw_ref)):
+            got = np.asarray(got, dtype=np.float64)
+            if got.shape != expected.shape:
+                hint = " (sum over the images too)" if name == "db" and got.ndim == 2 else ""
+                return CheckResult(False, f"{where}: {name} has shape {got.shape}, expected "
+                                          f"{expected.shape}{hint}")
+            if not np.allclose(got, expected, atol=1e-8):
+                index = _first_difference(got, expected)
+                return CheckResult(False, f"{where}: {name}[{_index_text(index)}] = "
+                                          f"{got[index]:.4g}, expected {expected[index]:.4g}")
+    return CheckResult(True, f"dw and db match the reference on {len(cases)} cases (strides, "
+                             "padding, several images)")
+
+
+def _max_pool_indices_cases(rng) -> list[tuple[str, np.ndarray, int, int]]:
+    cases = [
+        ("4x4 image", np.arange(16.0).reshape(4, 4)[::-1].copy(), 2, 2),
+        ("5x7 image, overlapping windows", rng.standard_normal((5, 7)), 3, 2),
+        ("all-negative image", -1.0 - rng.random((6, 6)), 3, 3),
+        ("image with equal maxima (ties)", np.array([[1.0, 1.0, 0.0, 2.0],
+                                                     [1.0, 0.0, 2.0, 2.0],
+                                                     [0.0, 0.0, 5.0, 5.0],
+                                                     [0.0, 0.0, 5.0, 5.0]]), 2, 2),
+    ]
+    for _ in range(3):
+        size = int(rng.integers(1, 4))
+        H, W = (int(v) for v in rng.integers(size, 10, size=2))
+        cases.append((f"{H}x{W} image", rng.standard_normal((H, W)), size,
+                      int(rng.integers(1, 4))))
+    return cases
+
+
+def check_max_pool_indices(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(image, size, stride) -> (out, indices)``: max pooling of one image (H, W)
+    with a size x size window, no padding, that also says where each maximum came from.
+
+    out: (Ho, Wo) the maxima; indices: (Ho, Wo) ints, the flat position ``row * W + column``
+    of each maximum in the image (torch's ``return_indices`` convention); with equal maxima,
+    the first one in reading order. Tested against ``cnnkit.pool.max_pool2d``.
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    cases = _max_pool_indices_cases(np.random.default_rng(seed))
+    for name, image, size, stride in cases:
+        out_ref, idx_ref = pool.max_pool2d(image[None, None], size, stride, return_indices=True)
+        out_ref, idx_ref = out_ref[0, 0], idx_ref[0, 0]
+        where = f"{name}, size={size}, stride={stride}"
+        try:
+            result = fn(image.copy(), size, stride)
+        except NotImplementedError:
+            return _not_attempted("the function still raises NotImplementedError")
+        except Exception as err:  # the student's bug, reported rather than raised
+            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            return CheckResult(False, f"{where}: return a pair (out, indices); got "
+                                      f"{type(result).__name__}")
+        out, indices = np.asarray(result[0], dtype=np.float64), np.asarray(result[1])
+        if out.shape != out_ref.shape:
+            return CheckResult(False, f"{where}: out has shape {out.shape}, expected "
+                                      f"{out_ref.shape}")
+        if not np.allclose(out, out_ref, atol=1e-12):
+            index = _first_difference(out, out_ref)
+            return CheckResult(False, f"{where}: out[{_index_text(index)}] = {out[index]:.4g}, "
+                                      f"expected {out_ref[index]:.4g}")
+        if indices.shape != idx_ref.shape:
+            return CheckResult(False, f"{where}: indices has shape {indices.shape}, expected "
+                                      f"{idx_ref.shape}: one flat position per output")
+        if not np.issubdtype(indices.dtype, np.integer):
+            return CheckResult(False, f"{where}: indices must be integers; got dtype "
+                                      f"{indices.dtype}")
+        if not np.array_equal(indices, idx_ref):
+            index = tuple(int(i) for i in np.argwhere(indices != idx_ref)[0])
+            got_i, want_i = int(indices[index]), int(idx_ref[index])
+            W = image.shape[1]
+            hint = ""
+            if "ties" in name:
+                hint = "; with equal maxima give the first one (row by row, left to right)"
+            elif got_i < size * size and want_i >= size * size:
+                hint = ("; that looks like a position inside the window: give it in the whole "
+                        "image, row * W + column")
+            return CheckResult(False, f"{where}: indices[{_index_text(index)}] = {got_i}, "
+                                      f"expected {want_i} (row {want_i // W}, column "
+                                      f"{want_i % W}){hint}")
+    return CheckResult(True, f"maxima and their positions match the reference on {len(cases)} "
+                             "cases (overlapping windows, ties)")

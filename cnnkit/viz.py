@@ -21,6 +21,11 @@ __all__ = [
     "highlight_pixels",
     "rgb_to_png",
     "show_selected_pixels",
+    "figure_to_png",
+    "show_connection_table",
+    "show_prototypes",
+    "show_where_costs_live",
+    "show_weights",
 ]
 
 
@@ -232,4 +237,156 @@ def show_selected_pixels(image, indices: dict, suptitle=None, size=2.2):
         ax.set_ylabel("row")
     if suptitle:
         fig.suptitle(suptitle)
+    return fig
+
+
+# --- lesson 3: LeNet-5 -------------------------------------------------------------------------
+
+
+def figure_to_png(fig) -> bytes:
+    """Encode a Figure as PNG bytes (for ``ipywidgets.Image``) and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def show_connection_table(table, title="Table I: which S2 maps each C3 map sees",
+                          groups=(6, 12, 15)):
+    """A connection table as a grid: row i, column j filled when output map j sees input map i.
+
+    table: (in_maps, out_maps) bool, e.g. ``cnnkit.models.C3_TABLE``. groups: column indices
+    where a new group starts (vertical lines); the fan-in of every column is written on top.
+    """
+    t = np.asarray(table, dtype=bool)
+    fig, ax = plt.subplots(figsize=(0.34 * t.shape[1] + 1.4, 0.34 * t.shape[0] + 1.3),
+                           layout="constrained")
+    ax.imshow(t, cmap="Greys", vmin=0, vmax=1.6)
+    for i, j in zip(*np.nonzero(t), strict=True):
+        ax.text(j, i, "X", ha="center", va="center", fontsize=8, color="white")
+    for g in groups:
+        ax.axvline(g - 0.5, color="tab:red", lw=1.5)
+    ax.set_xticks(range(t.shape[1]))
+    ax.set_yticks(range(t.shape[0]))
+    ax.set_xticks(np.arange(-0.5, t.shape[1]), minor=True)
+    ax.set_yticks(np.arange(-0.5, t.shape[0]), minor=True)
+    ax.grid(which="minor", color="0.8", lw=0.5)
+    ax.tick_params(which="minor", length=0)
+    ax.set_xlabel("output map (C3)")
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(range(t.shape[1]), [str(v) for v in t.sum(axis=0)])
+    top.tick_params(length=0)
+    top.set_xlabel("input maps seen (fan-in)")
+    ax.set_ylabel("input map (S2)")
+    ax.set_title(title)
+    return fig
+
+
+def show_prototypes(images, title="The output layer's fixed prototypes (+1 black, -1 white)",
+                    labels=None, size=0.75):
+    """Bitmaps side by side, +1 black on -1 white: the RBF output layer's 7x12 prototypes.
+
+    images: (K, rows, columns), e.g. ``model.output.prototype_images()``. labels: one per image
+    (default 0..K-1).
+    """
+    images = np.asarray(images, dtype=np.float64)
+    k = images.shape[0]
+    labels = labels if labels is not None else [str(i) for i in range(k)]
+    aspect = images.shape[1] / images.shape[2]
+    fig, axes = plt.subplots(1, k, figsize=(size * k + 0.3, size * aspect + 0.7),
+                             layout="constrained", squeeze=False)
+    for ax, im, label in zip(axes[0], images, labels, strict=True):
+        ax.imshow(im, cmap="gray_r", vmin=-1, vmax=1)
+        ax.set_title(label)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    return fig
+
+
+def show_where_costs_live(names, parameters, compute, title="Where LeNet-5's parameters and "
+                          "compute live", compute_label="connections"):
+    """Two bar charts side by side: each layer's share of the parameters and of the compute.
+
+    names: layer names; parameters, compute: one count per layer (e.g. the ``trainable`` and
+    ``connections`` columns of ``cnnkit.inspect.layer_table``).
+    """
+    names = list(names)
+    shares = [100 * np.asarray(v, dtype=np.float64) / max(float(np.sum(v)), 1.0)
+              for v in (parameters, compute)]
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 0.28 * len(names) + 1.1), sharey=True,
+                             layout="constrained")
+    for ax, share, label, color in zip(axes, shares, ("trainable parameters", compute_label),
+                                       ("tab:blue", "tab:orange"), strict=True):
+        ax.barh(range(len(names)), share, color=color)
+        for i, v in enumerate(share):
+            ax.text(v + 1, i, f"{v:.1f}%", va="center", fontsize=8)
+        ax.set_xlim(0, 118)
+        ax.set_xlabel(f"% of the {label}")
+        ax.set_title(label)
+    axes[0].set_yticks(range(len(names)), names)
+    axes[0].invert_yaxis()
+    axes[0].set_ylabel("layer")
+    fig.suptitle(title)
+    return fig
+
+
+def _mosaic(kernels: np.ndarray) -> np.ndarray:
+    """(rows, cols, kh, kw) -> one image with a NaN line between the kernels."""
+    r, c, kh, kw = kernels.shape
+    out = np.full((r * (kh + 1) - 1, c * (kw + 1) - 1), np.nan)
+    for i in range(r):
+        for j in range(c):
+            out[i * (kh + 1):i * (kh + 1) + kh, j * (kw + 1):j * (kw + 1) + kw] = kernels[i, j]
+    return out
+
+
+def show_weights(kind: str, values, title: str, max_filters: int = 16, max_channels: int = 8):
+    """A layer's weights, drawn according to ``kind`` (see ``cnnkit.inspect.weights_of``).
+
+    - "kernels" (F, C, kh, kw): one column per filter, one row per input channel (at most
+      ``max_filters`` x ``max_channels``); red positive, blue negative, grey: no connection;
+    - "matrix" (out, in): the weight matrix, one row per output unit;
+    - "per-map" (2, C): weight and bias of each map, written in the cells;
+    - "prototypes" (K, rows, columns): ``show_prototypes``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if kind == "prototypes":
+        return show_prototypes(values, title=title)
+    if kind == "per-map":
+        fig, ax = plt.subplots(figsize=(0.5 * values.shape[1] + 1.6, 1.8), layout="constrained")
+        show_matrix(values, title, ax=ax, fmt="{:.2f}", cmap="RdBu_r")
+        ax.set_yticks([0, 1], ["weight", "bias"])
+        ax.set_xlabel("map")
+        ax.set_ylabel("")
+        return fig
+    if kind == "matrix":
+        out_n, in_n = values.shape
+        fig, ax = plt.subplots(figsize=(min(7.0, 0.05 * in_n + 2), min(4.0, 0.05 * out_n + 1.4)),
+                               layout="constrained")
+        lo, hi = _limits(values, "RdBu_r")
+        im = ax.imshow(values, cmap="RdBu_r", vmin=lo, vmax=hi, aspect="auto")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+        ax.set_xlabel(f"input unit ({in_n})")
+        ax.set_ylabel(f"output unit ({out_n})")
+        ax.set_title(title)
+        return fig
+    if kind != "kernels" or values.ndim != 4:
+        raise ValueError(f"kind must be 'kernels' (F, C, kh, kw), 'matrix', 'per-map' or "
+                         f"'prototypes'; got {kind!r} with shape {values.shape}")
+    f, c = min(values.shape[0], max_filters), min(values.shape[1], max_channels)
+    shown = values[:f, :c].transpose(1, 0, 2, 3)  # rows: input channels, columns: filters
+    mosaic = _mosaic(shown)
+    lo, hi = _limits(np.nan_to_num(values), "RdBu_r")
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
+    kh, kw = values.shape[2:]
+    fig, ax = plt.subplots(figsize=(0.5 * f + 1.4, 0.5 * c + 1.3), layout="constrained")
+    ax.imshow(mosaic, cmap=cmap, vmin=lo, vmax=hi)
+    ax.set_xticks([j * (kw + 1) + (kw - 1) / 2 for j in range(f)], range(f))
+    ax.set_yticks([i * (kh + 1) + (kh - 1) / 2 for i in range(c)], range(c))
+    ax.set_xlabel("filter (output map)" + (f", first {f} of {values.shape[0]}"
+                                          if f < values.shape[0] else ""))
+    ax.set_ylabel("input channel" + (f" (first {c} of {values.shape[1]})"
+                                     if c < values.shape[1] else ""))
+    ax.set_title(title)
     return fig

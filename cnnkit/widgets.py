@@ -14,7 +14,7 @@ import numpy as np
 
 from cnnkit import conv, data, kernels, pool, viz
 
-__all__ = ["KernelExplorer", "PoolingExplorer"]
+__all__ = ["KernelExplorer", "PoolingExplorer", "LayerInspector"]
 
 CUSTOM = "custom"
 
@@ -264,6 +264,119 @@ class PoolingExplorer:
         self.output_view.value = viz.array_to_png(out)
         self.output_view.layout.visibility = "visible"
         self.output, self.indices, self.error = out, idx, None
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.ui._repr_mimebundle_(**kwargs)
+
+
+def _lesson3_models() -> dict:
+    """The three LeNets of lesson 3, untrained (seeded), with their input sizes."""
+    import torch
+
+    from cnnkit.models import LeNet5, LeNet5Classic, LeNetCIFAR
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return {"LeNet-5 (1998)": (LeNet5Classic(), (1, 1, 32, 32)),
+                "LeNet-5 (modern)": (LeNet5(), (1, 1, 28, 28)),
+                "LeNet CIFAR": (LeNetCIFAR(), (1, 3, 32, 32))}
+
+
+class LayerInspector:
+    """Pick a model and one of its layers; see the layer's shapes, parameters, connections,
+    MACs and receptive field, and its weights as images.
+
+    models: {name: (model, input_size)}; default: the three LeNets of lesson 3, untrained
+    (lesson 4 passes trained ones). model, layer: what to show first (default: the first of
+    each).
+    Controls: ``model`` and ``layer`` (dropdowns; the layers are the rows of the model's
+    ``cnnkit.inspect.layer_table``). Views: ``table_view`` (HTML: the whole layer table),
+    ``info`` (HTML: the selected layer), ``weights_view`` (PNG of its weights, hidden when the
+    layer has none) and ``weights_label``.
+    State: ``table`` (the layer table), ``row`` (the selected ``Row``), ``weights`` ((kind,
+    array) from ``cnnkit.inspect.weights_of``, or None).
+    """
+
+    def __init__(self, models: dict | None = None, model: str | None = None,
+                 layer: str | None = None):
+        from cnnkit import inspect
+
+        self._inspect = inspect
+        self.models = models or _lesson3_models()
+        model = model if model is not None else next(iter(self.models))
+        if model not in self.models:
+            raise ValueError(f"model must be one of {list(self.models)}; got {model!r}")
+        self.model = W.Dropdown(options=list(self.models), value=model, description="model")
+        self.layer = W.Dropdown(description="layer")
+        self.table_view = W.HTML()
+        self.info = W.HTML()
+        self.info.add_class("cnnkit-layer-info")
+        self.weights_label = W.HTML()
+        self.weights_view = W.Image(format="png", layout=W.Layout(max_width="640px"))
+        self.table = None
+        self.row = None
+        self.weights: tuple[str, np.ndarray] | None = None
+        self._syncing = False
+        self._load_model(layer)
+        self.model.observe(self._on_model, names="value")
+        self.layer.observe(self._on_layer, names="value")
+        self.ui = W.VBox([W.HBox([self.model, self.layer]), self.info, self.weights_label,
+                          self.weights_view, self.table_view])
+        self.ui.add_class("cnnkit-layer-inspector")
+
+    def current_module(self):
+        """The selected layer's module."""
+        net, _ = self.models[self.model.value]
+        return net.get_submodule(self.row.name) if self.row.name else net
+
+    def _load_model(self, layer: str | None = None) -> None:
+        net, size = self.models[self.model.value]
+        self.table = self._inspect.layer_table(net, size)
+        names = self.table.names()
+        if layer is not None and layer not in names:
+            raise ValueError(f"layer must be one of {names}; got {layer!r}")
+        self._syncing = True
+        self.layer.options = [(f"{r.name or '(model)'} ({r.type})", r.name) for r in self.table]
+        self.layer.value = layer if layer is not None else names[0]
+        self._syncing = False
+        self.table_view.value = self.table._repr_html_()
+        self.update()
+
+    def _on_model(self, change) -> None:
+        self._load_model()
+
+    def _on_layer(self, change) -> None:
+        if not self._syncing:
+            self.update()
+
+    def update(self) -> None:
+        """Show the selected layer (called on every change)."""
+        row = self.table[self.layer.value]
+        self.row, totals = row, self.table.totals
+        share = (f" ({100 * row.trainable / totals.trainable:.1f}% of the model's "
+                 f"{totals.trainable:,})" if totals.trainable else "")
+        ins = self._inspect
+        fmt, shape = ins.format_count, ins.format_shape
+        shapes = ", ".join(shape(s) for s in row.input_shapes)
+        weight = f", weight {shape(row.weight_shape)}" if row.weight_shape else ""
+        self.info.value = (
+            f"<b>{html.escape(row.name)}</b> ({html.escape(row.type)}): input {shapes} &rarr; "
+            f"output <b>{shape(row.output_shape)}</b>{weight}<br>"
+            f"trainable parameters <b>{fmt(row.trainable)}</b>{share}, fixed {fmt(row.fixed)}; "
+            f"connections {fmt(row.connections)}; MACs {fmt(row.macs)} per sample<br>"
+            f"receptive field {ins.format_axes(row.rf)} input pixels per side, jump "
+            f"{ins.format_jump(row)} (input pixels between neighbouring outputs)"
+        )
+        self.weights = self._inspect.weights_of(self.current_module())
+        if self.weights is None:
+            self.weights_label.value = f"<i>{html.escape(row.name)} has no weights to show</i>"
+            self.weights_view.layout.display = "none"
+            return
+        kind, values = self.weights
+        self.weights_label.value = f"{html.escape(row.name)}: {kind} {list(values.shape)}"
+        fig = viz.show_weights(kind, values, f"{row.name} ({row.type}) weights")
+        self.weights_view.value = viz.figure_to_png(fig)
+        self.weights_view.layout.display = None
 
     def _repr_mimebundle_(self, **kwargs):
         return self.ui._repr_mimebundle_(**kwargs)

@@ -1,0 +1,59 @@
+"""The course's networks, one module per family; everything public is re-exported here.
+
+- ``lenet``: LeNet-5 (the 1998 original with its C3 table and RBF output, the modern version,
+  the seed-001 CIFAR-10 variant).
+- ``resnet``: ResNet-18/34/50/101/152, written for reading, ``state_dict``-compatible with
+  torchvision.
+- ``resnet_cifar``: He et al.'s CIFAR ResNets (depth 6n + 2).
+"""
+
+from cnnkit.models.lenet import (
+    C3_TABLE,
+    DIGIT_BITMAPS,
+    PROTOTYPES,
+    EuclideanRBF,
+    LeNet5,
+    LeNet5Classic,
+    LeNetCIFAR,
+    TableConv2d,
+    paper_input,
+    scaled_tanh,
+)
+from cnnkit.models.resnet import (
+    BasicBlock,
+    Bottleneck,
+    ResNet,
+    ZeroPadShortcut,
+    resnet,
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet101,
+    resnet152,
+)
+from cnnkit.models.resnet_cifar import CifarResNet, resnet_cifar
+
+__all__ = [
+    "C3_TABLE",
+    "DIGIT_BITMAPS",
+    "PROTOTYPES",
+    "EuclideanRBF",
+    "LeNet5",
+    "LeNet5Classic",
+    "LeNetCIFAR",
+    "TableConv2d",
+    "paper_input",
+    "scaled_tanh",
+    "BasicBlock",
+    "Bottleneck",
+    "ResNet",
+    "ZeroPadShortcut",
+    "resnet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "CifarResNet",
+    "resnet_cifar",
+]
