@@ -5,9 +5,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.stamp-runtime
 DEV_STAMP     := $(VENV)/.stamp-dev
+INSTRUCTOR_STAMP := $(VENV)/.stamp-instructor
 PYTEST_ARGS ?=
 
-.PHONY: help install lab report test lint bench notebooks clean screenshots binder-check
+.PHONY: help install lab report test lint bench notebooks clean screenshots binder-check release autograde
 
 help:
 	@echo "make lab        open the course in JupyterLab (students)"
@@ -17,6 +18,8 @@ help:
 	@echo "make notebooks  re-execute the notebooks in place (stored outputs, widget state stripped)"
 	@echo "make screenshots  retake the README widget screenshots (browser test)"
 	@echo "make binder-check what Binder would build (repo2docker, no Docker needed)"
+	@echo "make release    graded exercises: student versions into build/release (instructors)"
+	@echo "make autograde SUBMISSIONS=DIR  grade DIR/<student>/<lesson>.ipynb into build/grades"
 
 $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV): on Debian/Ubuntu run 'apt-get install python3-venv'"; exit 1; }
@@ -32,6 +35,10 @@ $(DEV_STAMP): pyproject.toml $(RUNTIME_STAMP)
 
 install: $(DEV_STAMP)
 
+$(INSTRUCTOR_STAMP): pyproject.toml $(RUNTIME_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[instructor]'
+	@touch $@
+
 lab: $(RUNTIME_STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
@@ -45,6 +52,15 @@ report: $(RUNTIME_STAMP)
 	$(BIN)/cnnkit report --out reports
 #	$(BIN)/cnnkit report $(REPORT_GRID_04) --out reports
 
+# Graded exercises (exercises/, nbgrader): the student versions, and grading a folder with one
+# subfolder per student (SUBMISSIONS/<student>/<lesson>.ipynb) into grades.csv + feedback HTML.
+SUBMISSIONS ?= submissions
+release: $(INSTRUCTOR_STAMP)
+	$(BIN)/cnnkit exercises release --out build/release
+
+autograde: $(INSTRUCTOR_STAMP)
+	$(BIN)/cnnkit exercises autograde $(SUBMISSIONS) --out build/grades
+
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 
@@ -53,6 +69,7 @@ test: lint
 
 bench: $(RUNTIME_STAMP)
 	$(BIN)/python benchmarks/conv.py
+	$(BIN)/python benchmarks/trace.py
 
 notebooks: $(RUNTIME_STAMP)
 	$(BIN)/python scripts/execute_notebooks.py notebooks/[0-9]*.ipynb

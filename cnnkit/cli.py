@@ -1,7 +1,12 @@
-"""Command line interface: ``cnnkit report``, the instructor report over parameter grids.
+"""Command line interface: ``cnnkit report``, the instructor report over parameter grids, and
+``cnnkit exercises``, the graded exercises (nbgrader).
 
 ``cnnkit report [NOTEBOOK ...] [-p NAME=VALUE[,VALUE...]]... [--grid | --zip] [--out DIR]
 [--jobs N] [--timeout SECONDS] [--no-input] [--dry-run] [--force] [--memory-budget-mb MB]``
+
+``cnnkit exercises release [--out DIR] [--lesson NAME]...``
+``cnnkit exercises autograde SUBMISSIONS [--out DIR] [--timeout SECONDS] [--lesson NAME]...``
+(both also take ``--exercises DIR``; a thin layer over ``cnnkit.grading``)
 
 Also reachable as ``python -m cnnkit``. ``main`` returns the exit status: 0 when every
 run ended cleanly, 1 when at least one failed (the others are still run and reported),
@@ -139,7 +144,122 @@ def _build_parser() -> argparse.ArgumentParser:
         "default: %(default)g)",
     )
     report.set_defaults(func=_cmd_report, parser=report)
+    _add_exercises_parser(sub)
     return parser
+
+
+_EXERCISES_EPILOG = """\
+layout:
+  exercises/source/<lesson>/<lesson>.ipynb   instructor versions (solutions, hidden tests)
+  SUBMISSIONS/<student>/<lesson>.ipynb       what students hand in (or
+                                             SUBMISSIONS/<student>/<lesson>/<lesson>.ipynb)
+
+examples:
+  cnnkit exercises release --out build/release          every lesson's student version
+  cnnkit exercises autograde submissions --out build/grades --timeout 30
+
+needs nbgrader: pip install 'cnnkit[instructor]'
+"""
+
+_AUTOGRADE_EPILOG = """\
+outputs (in DIR):
+  grades.csv    student,lesson,part,points,max (one row per graded part)
+  totals.csv    student,lesson,points,max,status (graded / missing / failed)
+  feedback/<student>/<lesson>.html, autograded/<student>/<lesson>.ipynb, grading.log
+
+Test cells are always graded in their original version (edited ones replaced, deleted ones
+put back, hidden tests included). A cell running longer than the time limit is interrupted
+and its part scores 0; the rest of the notebook is still graded.
+
+exit status: 0 all graded, 1 some notebook could not be graded (scored 0, see grading.log),
+2 usage error.
+"""
+
+
+def _add_exercises_parser(sub) -> None:
+    exercises = sub.add_parser(
+        "exercises",
+        help="release and autograde the graded exercises (nbgrader, no JupyterHub needed)",
+        description="The graded exercises (nbgrader format, exercises/source/): make the "
+        "student versions, and autograde a folder of submissions into a grades CSV and "
+        "feedback pages.",
+        epilog=_EXERCISES_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = exercises.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--lesson",
+            dest="lessons",
+            action="append",
+            metavar="NAME",
+            help="only this lesson, e.g. 01_convolution (repeatable; default: every lesson)",
+        )
+        p.add_argument(
+            "--exercises",
+            type=Path,
+            default=None,
+            metavar="DIR",
+            help="the nbgrader course folder (default: ./exercises, else the repository's)",
+        )
+
+    release = actions.add_parser(
+        "release",
+        help="write the student version of every lesson (no solutions, no hidden tests)",
+        description="nbgrader generate_assignment for every lesson: DIR/<lesson>/<lesson>.ipynb "
+        "with the solutions replaced by stubs, hidden tests and outputs removed, test cells "
+        "locked. An earlier release of the same lesson in DIR is replaced.",
+    )
+    release.add_argument(
+        "--out",
+        type=Path,
+        default=Path("build/release"),
+        metavar="DIR",
+        help="output folder (default: %(default)s)",
+    )
+    common(release)
+    release.set_defaults(func=_cmd_exercises_release, parser=release)
+
+    autograde = actions.add_parser(
+        "autograde",
+        help="grade a folder of submissions: grades CSV and feedback HTML per student",
+        description="nbgrader autograde and generate_feedback in a temporary course folder "
+        "(its gradebook included), for every student folder in SUBMISSIONS.",
+        epilog=_AUTOGRADE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    autograde.add_argument(
+        "submissions", type=Path, metavar="SUBMISSIONS", help="one folder per student"
+    )
+    autograde.add_argument(
+        "--out",
+        type=Path,
+        default=Path("build/grades"),
+        metavar="DIR",
+        help="output folder (default: %(default)s)",
+    )
+    autograde.add_argument(
+        "--timeout",
+        type=_timeout_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="time each cell may run (default: Execute.timeout in "
+        "exercises/nbgrader_config.py, 60)",
+    )
+    common(autograde)
+    autograde.set_defaults(func=_cmd_exercises_autograde, parser=autograde)
+
+
+def _timeout_seconds(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 second: {text}")
+    return round(value)
 
 
 def _parameter_option(text: str) -> tuple[str, list[str]]:
@@ -246,6 +366,54 @@ def _cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         print(line)
     print(f"index: {args.out / 'index.html'}")
     return 0 if all(r.ok for r in results) else 1
+
+
+def _cmd_exercises_release(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from cnnkit import grading
+
+    try:
+        written = grading.release(args.out, exercises=args.exercises, lessons=args.lessons)
+    except grading.GradingError as exc:
+        parser.error(str(exc))
+    except (ImportError, RuntimeError) as exc:
+        print(f"cnnkit exercises release: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    print(f"{len(written)} lesson{'s' if len(written) != 1 else ''} released into {args.out}")
+    return 0
+
+
+def _cmd_exercises_autograde(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from cnnkit import grading
+
+    try:
+        result = grading.autograde(args.submissions, args.out, exercises=args.exercises,
+                                   timeout=args.timeout, lessons=args.lessons)
+    except grading.GradingError as exc:
+        parser.error(str(exc))
+    except (ImportError, RuntimeError) as exc:
+        print(f"cnnkit exercises autograde: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: nothing written", file=sys.stderr)
+        return 130
+
+    for line in result.ignored:
+        print(f"ignored: {line}")
+    for key, (points, most) in result.totals().items():
+        student, lesson = key
+        line = f"{student:<20} {lesson:<20} {points:6g} / {most:g}"
+        if key in result.failed:
+            line += f"  (failed: {result.failed[key]})"
+        elif result.status[key] != "graded":
+            line += f"  ({result.status[key]})"
+        if key in result.restored:
+            line += "  (locked cells restored: " + ", ".join(result.restored[key]) + ")"
+        print(line)
+    print(f"grades: {result.grades_csv}  totals: {result.totals_csv}  feedback: "
+          f"{result.out / 'feedback'}  log: {result.log}")
+    return 0 if result.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
