@@ -390,3 +390,116 @@ def show_weights(kind: str, values, title: str, max_filters: int = 16, max_chann
                                      if c < values.shape[1] else ""))
     ax.set_title(title)
     return fig
+
+
+# --- lesson 6: ResNet shapes ---------------------------------------------------------------------
+
+__all__ += ["show_spatial_sizes", "show_gradient_extent", "show_layer_gradients"]
+
+
+def show_spatial_sizes(names, sizes, channels, highlight=None,
+                       title="Spatial size after each stage"):
+    """A bar per stage: the side of its output map, with its channels; "/2" where it halves
+    ("global" where a global pool makes it 1).
+
+    names: stage names (e.g. "input", "conv1", "maxpool", "layer1", ...); sizes: (H, W) of each
+    stage's output; channels: C of each. highlight: the name of a bar to draw in orange.
+    Bars show H (the height of the map); a non-square map is labelled HxW.
+    """
+    names, sizes, channels = list(names), [tuple(s) for s in sizes], list(channels)
+    heights = [s[0] for s in sizes]
+    fig, ax = plt.subplots(figsize=(0.78 * len(names) + 1.2, 2.7), layout="constrained")
+    colors = ["tab:orange" if n == highlight else "tab:blue" for n in names]
+    ax.bar(range(len(names)), heights, color=colors, width=0.7)
+    top = max(heights)
+    for i, ((h, w), c) in enumerate(zip(sizes, channels, strict=True)):
+        side = str(h) if h == w else f"{h}x{w}"
+        ax.text(i, h + 0.03 * top, f"{side}\n{c} ch", ha="center", va="bottom", fontsize=7)
+    for i in range(1, len(names)):
+        if heights[i] < heights[i - 1]:
+            halved = heights[i] == -(-heights[i - 1] // 2)  # ceil: 15 -> 8 halves too
+            label = ("/2" if halved else "global" if heights[i] == 1
+                     else f"/{heights[i - 1] / heights[i]:.3g}")
+            ax.text(i - 0.5, 0.5 * top, label, ha="center", va="center", fontsize=8,
+                    color="tab:red", fontweight="bold")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_ylim(0, top * 1.3)
+    ax.set_xlabel("stage")
+    ax.set_ylabel("output height (pixels)")
+    ax.set_title(title)
+    return fig
+
+
+def show_gradient_extent(grads, boxes, titles, suptitle=None, size=2.1):
+    """Where the gradient of one output unit w.r.t. the input is nonzero, with the theoretical
+    receptive field outlined.
+
+    grads: (H, W) arrays (e.g. the gradient summed over the input channels). boxes: one
+    (top, left, height, width) rectangle per map (the theoretical receptive field, in input
+    pixels), or None. Each map is drawn as log10(|gradient| / its largest value), on one
+    shared colour scale; exact zeros are light grey.
+    """
+    grads = [np.abs(np.asarray(g, dtype=np.float64)) for g in grads]
+    shown = []
+    for g in grads:
+        s = np.full(g.shape, np.nan)
+        s[g > 0] = np.log10(g[g > 0] / g.max())
+        shown.append(s)
+    lowest = min(float(np.nanmin(s)) for s in shown if np.isfinite(s).any())
+    fig, axes = plt.subplots(1, len(grads), figsize=(size * len(grads) + 1.0, size + 0.8),
+                             squeeze=False, layout="constrained")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.9")
+    for i, (ax, s, box, title) in enumerate(zip(axes[0], shown, boxes, titles, strict=True)):
+        im = ax.imshow(s, cmap=cmap, vmin=max(lowest, -12.0), vmax=0.0)
+        if box is not None:
+            top, left, h, w = box
+            ax.add_patch(plt.Rectangle((left - 0.5, top - 0.5), w, h, fill=False, lw=1.2,
+                                       edgecolor="tab:red"))
+        ax.set_title(title)
+        ax.set_xlabel(f"input column (W={s.shape[1]})")
+        if i == 0:
+            ax.set_ylabel(f"input row (H={s.shape[0]})")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="log10 (|gradient| / max)")
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def show_layer_gradients(norms: dict, title="Gradient norm of each convolution's weights",
+                         xlabel="convolution (input side -> output side)"):
+    """One line per network: the gradient norm of each layer's weights, on a log scale.
+
+    norms: {label: sequence of norms, first layer first}.
+    """
+    fig, ax = plt.subplots(figsize=(5.6, 2.8), layout="constrained")
+    for label, values in norms.items():
+        ax.semilogy(range(1, len(values) + 1), values, marker=".", ms=3, lw=1, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("||dL/dW|| (log scale)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+__all__ += ["show_receptive_field_growth"]
+
+
+def show_receptive_field_growth(fields: dict, image_size: int | None = None,
+                                title="Receptive field along the main path"):
+    """One line per network: the receptive field (input pixels per side) after each block.
+
+    fields: {label: sequence of receptive fields, first block first}. image_size: draws a
+    dashed line at the input's side, where a unit starts to see the whole image.
+    """
+    fig, ax = plt.subplots(figsize=(5.6, 2.8), layout="constrained")
+    for label, values in fields.items():
+        ax.plot(range(1, len(values) + 1), values, marker=".", ms=3, lw=1, label=label)
+    if image_size is not None:
+        ax.axhline(image_size, color="0.4", ls="--", lw=1)
+        ax.text(1, image_size, f" input side ({image_size})", va="bottom", fontsize=8,
+                color="0.3")
+    ax.set_xlabel("block (stem first)")
+    ax.set_ylabel("receptive field (pixels)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig

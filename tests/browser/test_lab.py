@@ -159,6 +159,24 @@ CASES = (
             Step("stride", press("stride", "ArrowRight")),  # stride 2 -> 3
         ),
     ),
+    WidgetCase(
+        "03_lenet5.ipynb", "LayerInspector", "cnnkit-layer-inspector",
+        steps=(
+            Step("layer", choose("layer", "C1 (Conv2d)")),  # C3's 60 kernels -> C1's 6
+            Step("model", choose("model", "LeNet-5 (modern)")),  # -> its first layer, conv1
+        ),
+        size_label=".cnnkit-layer-info",  # the selected layer's shapes and counts
+        output_image="img",  # the selected layer's weights
+        size_pattern=None,  # the image shows weights, not an output of that size
+    ),
+    WidgetCase(
+        "06_resnet_shapes.ipynb", "ResNetExplorer", "cnnkit-resnet-explorer",
+        steps=(
+            Step("depth", choose("depth", "ResNet-18")),  # layer2: 512 -> 128 channels
+            Step("input-size", press("input size", "ArrowRight")),  # 224 -> 240: 28 -> 30
+        ),
+        size_pattern=None,  # the image is a chart of every stage's size
+    ),
 )
 
 
