@@ -69,6 +69,7 @@ test: lint
 bench: $(RUNTIME_STAMP)
 	$(BIN)/python benchmarks/conv.py
 	$(BIN)/python benchmarks/trace.py
+	$(BIN)/python benchmarks/train.py
 
 notebooks: $(RUNTIME_STAMP)
 	$(BIN)/python scripts/execute_notebooks.py notebooks/[0-9]*.ipynb
