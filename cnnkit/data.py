@@ -57,7 +57,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 __all__ = [
     "sample_photo_path",
@@ -843,17 +842,12 @@ def random_hflip(p: float = 0.5) -> Augment:
     """Augmentation: flip each image left-right with probability ``p``.
 
     Right for photos (CIFAR-10), wrong for digits: a flipped 2 is not a 2 (seed 004's error).
-    Returns ``f(x, generator) -> x`` for :class:`TensorLoader`'s ``augment``, x: (B, C, H, W).
+    Returns ``f(x, generator) -> x`` for :class:`TensorLoader`'s ``augment``, x: (B, C, H, W):
+    :class:`cnnkit.augment.RandomCropFlip` with no crop (one implementation of both).
     """
-    if not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"p must be a probability in [0, 1]; got {p!r}")
+    from cnnkit.augment import RandomCropFlip
 
-    def hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        flip = (torch.rand(x.shape[0], generator=generator) < p).to(x.device)
-        return torch.where(flip[:, None, None, None], x.flip(-1), x)
-
-    hflip.__qualname__ = f"random_hflip(p={p})"
-    return hflip
+    return RandomCropFlip(padding=0, p_flip=p)
 
 
 def random_crop(padding: int = 4, fill: float = 0.0) -> Augment:
@@ -861,27 +855,11 @@ def random_crop(padding: int = 4, fill: float = 0.0) -> Augment:
     random offset per image: shifts of up to ``padding`` pixels each way.
 
     Returns ``f(x, generator) -> x`` for :class:`TensorLoader`'s ``augment``, x: (B, C, H, W)
-    in [0, 1] (``fill=0`` is black). One gather for the whole batch, no per-image loop.
+    in [0, 1] (``fill=0`` is black): :class:`cnnkit.augment.RandomCropFlip` with no flip.
     """
-    if not isinstance(padding, numbers.Integral) or isinstance(padding, bool) or padding < 0:
-        raise ValueError(f"padding must be an int >= 0; got {padding!r}")
-    padding = int(padding)
+    from cnnkit.augment import RandomCropFlip
 
-    def crop(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if padding == 0:
-            return x
-        b, _, h, w = x.shape
-        padded = F.pad(x, (padding,) * 4, value=fill).permute(0, 2, 3, 1)  # (B, H+2p, W+2p, C)
-        dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(x.device)
-        dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(x.device)
-        rows = dy[:, None] + torch.arange(h, device=x.device)  # (B, H)
-        cols = dx[:, None] + torch.arange(w, device=x.device)  # (B, W)
-        batch = torch.arange(b, device=x.device)[:, None, None]
-        out = padded[batch, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
-        return out.permute(0, 3, 1, 2).contiguous()
-
-    crop.__qualname__ = f"random_crop(padding={padding})"
-    return crop
+    return RandomCropFlip(padding=padding, p_flip=0.0, fill=fill)
 
 
 # --------------------------------------------------------------------------------------
