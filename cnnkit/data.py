@@ -560,15 +560,20 @@ def _offline_env() -> bool:
     return os.environ.get("CNNKIT_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _load(spec: _Spec, root, split: str, source: str, verbose: bool) -> ImageDataset:
-    sources = ("auto", "torchvision", spec.offline)
+def _check_load_arguments(root, split: str, source: str, sources: tuple, what: str) -> None:
+    """The arguments every ``load_*`` function shares, checked with the same messages."""
     if split not in _SPLITS:
         raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
     if source not in sources:
         raise ValueError(f"source must be one of {', '.join(map(repr, sources))} for "
-                         f"{spec.display}; got {source!r}")
+                         f"{what}; got {source!r}")
     if not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"root must be a folder path; got {type(root).__name__}")
+
+
+def _load(spec: _Spec, root, split: str, source: str, verbose: bool) -> ImageDataset:
+    _check_load_arguments(root, split, source, ("auto", "torchvision", spec.offline),
+                          spec.display)
     if source == spec.offline:
         ds = spec.offline_load(split)
     else:
@@ -960,14 +965,7 @@ def load_cifar10(root: str | os.PathLike[str] = "data", split: str = "train",
     Normalise both splits with the *training* split's ``mean()`` / ``std()``: on the real data
     these are :data:`CIFAR10_MEAN` and :data:`CIFAR10_STD`.
     """
-    sources = ("auto", "torchvision", "synthetic")
-    if split not in _SPLITS:
-        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
-    if source not in sources:
-        raise ValueError(f"source must be one of {', '.join(map(repr, sources))} for CIFAR-10; "
-                         f"got {source!r}")
-    if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"root must be a folder path; got {type(root).__name__}")
+    _check_load_arguments(root, split, source, ("auto", "torchvision", "synthetic"), "CIFAR-10")
     if source == "synthetic":
         ds = _cifar_synthetic(split)
     else:
