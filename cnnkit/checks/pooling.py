@@ -1,0 +1,293 @@
+"""Self-checks for lesson 2, pooling by hand, and its graded exercises."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from cnnkit import conv, pool
+from cnnkit.checks._result import (
+    CheckResult,
+    _first_difference,
+    _index_text,
+    _not_attempted,
+)
+
+__all__ = [
+    "POOL_SIZE_QUESTIONS",
+    "check_pool_sizes",
+    "check_pool_single",
+    "check_max_pool_backward",
+    "POOLING_PARAMETER_QUESTIONS",
+    "check_pooling_parameters",
+    "check_max_pool_indices",
+]
+
+
+# (n, window, stride, padding) for the pooled-size exercise, with what each one teaches
+POOL_SIZE_QUESTIONS: dict[str, tuple[int, int, int, int]] = {
+    "a": (28, 2, 2, 0),  # LeNet's S2: halves the map
+    "b": (27, 2, 2, 0),  # an odd size: the last row is dropped, not an error
+    "c": (55, 3, 2, 0),  # AlexNet's overlapping pooling
+    "d": (112, 3, 2, 1),  # ResNet's max pooling after the stem
+    "e": (10, 4, 3, 2),  # padding with a larger window and stride
+}
+
+
+def check_pool_sizes(answers: dict) -> CheckResult:
+    """Check ``answers`` = {"a": int, ...} against ``POOL_SIZE_QUESTIONS``."""
+    if answers is None:
+        return _not_attempted("fill in one pooled size per question")
+    if not isinstance(answers, dict):
+        return CheckResult(False, f"answers must be a dict like {{'a': 14, ...}}; got "
+                                  f"{type(answers).__name__}")
+    if not answers or all(v is None for v in answers.values()):
+        return _not_attempted("fill in one pooled size per question")
+    wrong = []
+    for key, (n, k, s, p) in POOL_SIZE_QUESTIONS.items():
+        got = answers.get(key)
+        expected = conv.output_size(n, k, s, p)
+        if got != expected:
+            wrong.append(f"{key} (n={n}, window={k}, stride={s}, padding={p}): you said {got}")
+    if wrong:
+        return CheckResult(False, f"{len(wrong)} of {len(POOL_SIZE_QUESTIONS)} wrong: "
+                                  + "; ".join(wrong))
+    return CheckResult(True, f"all {len(POOL_SIZE_QUESTIONS)} pooled sizes are right")
+
+
+def _pool_single_cases(rng) -> list[tuple[np.ndarray, int, int]]:
+    """(image (H, W), window, stride): square, odd-sized, overlapping, non-square, negative."""
+    cases = [
+        (np.arange(16.0).reshape(4, 4), 2, 2),
+        (np.arange(25.0).reshape(5, 5), 2, 2),  # 5 is not a multiple of 2: drop the last row
+        (-1.0 - rng.random((6, 6)), 3, 3),  # all negative: a maximum below zero
+        (rng.standard_normal((7, 9)), 3, 2),  # overlapping windows, not square
+        (rng.standard_normal((5, 8)), 2, 1),
+    ]
+    for _ in range(3):
+        k = int(rng.integers(1, 4))
+        H, Wd = rng.integers(k, 10, size=2)
+        cases.append((rng.standard_normal((H, Wd)), k, int(rng.integers(1, 4))))
+    return cases
+
+
+def check_pool_single(fn: Callable, seed: int = 0, with_stride: bool = True) -> CheckResult:
+    """Check ``fn(image, size, stride, mode) -> (Ho, Wo)``: max ("max") or average ("avg")
+    pooling of one image (H, W) with a size x size window, no padding; H and W need not be
+    multiples of the window (the last partial windows are dropped, as torch does).
+
+    with_stride=False checks ``fn(image, size, mode)`` with stride = size, the signature of
+    the seed-001 function in the find-the-bug exercise.
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    rng = np.random.default_rng(seed)
+    cases = _pool_single_cases(rng)
+    if not with_stride:
+        cases = [(im, k, k) for im, k, _ in cases]
+    references = {"max": pool.max_pool2d, "avg": pool.avg_pool2d}
+    checked = 0
+    for image, size, stride in cases:
+        for mode, reference in references.items():
+            expected = reference(image[None, None], size, stride)[0, 0]
+            where = f"{mode} pooling of image {image.shape}, size={size}, stride={stride}"
+            args = (stride, mode) if with_stride else (mode,)
+            try:
+                got = np.asarray(fn(image.copy(), size, *args), dtype=np.float64)
+            except NotImplementedError:
+                return _not_attempted("the function still raises NotImplementedError")
+            except Exception as err:  # the student's bug, reported rather than raised
+                return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+            if got.shape != expected.shape:
+                return CheckResult(False, f"{where}: output shape {got.shape}, expected "
+                                          f"{expected.shape}")
+            if not np.allclose(got, expected, atol=1e-9):
+                i, j = _first_difference(got, expected)
+                return CheckResult(False, f"{where}: out[{i}, {j}] = {got[i, j]:.4g}, expected "
+                                          f"{expected[i, j]:.4g}")
+            checked += 1
+    return CheckResult(True, f"max and average pooling match the reference on {checked} cases "
+                             f"(odd sizes, negative values{', strides' if with_stride else ''})")
+
+
+def _max_pool_backward_cases(rng) -> list[tuple[str, np.ndarray, int]]:
+    cases = [
+        ("4x4 image", np.arange(16.0).reshape(4, 4)[::-1].copy(), 2),
+        ("5x5 image (last row and column in no window)", rng.standard_normal((5, 5)), 2),
+        ("all-negative image", -1.0 - rng.random((6, 6)), 3),
+        ("6x9 image", rng.standard_normal((6, 9)), 3),
+    ]
+    ties = np.array([[1.0, 1.0, 0.0, 2.0],
+                     [1.0, 0.0, 2.0, 2.0],
+                     [0.0, 0.0, 5.0, 5.0],
+                     [0.0, 0.0, 5.0, 5.0]])
+    cases.append(("image with equal maxima (ties)", ties, 2))
+    return cases
+
+
+def check_max_pool_backward(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(dout, image, size) -> dx``: the backward pass of max pooling of one image
+    (H, W) with a size x size window, stride = size, no padding.
+
+    dout: (Ho, Wo), the gradient of the loss with respect to the pooled output.
+    Returns dx: (H, W). Each dout value goes entirely to the cell its window's maximum came
+    from; with equal maxima, to the first of them in reading order (row by row), as
+    ``cnnkit.pool`` and torch do.
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    rng = np.random.default_rng(seed)
+    cases = _max_pool_backward_cases(rng)
+    for name, image, size in cases:
+        x = image[None, None]
+        Ho, Wo = pool.max_pool2d(x, size).shape[2:]
+        dout = rng.integers(1, 10, size=(Ho, Wo)).astype(np.float64)  # easy to read
+        expected = pool.max_pool2d_backward(dout[None, None], x, size)[0, 0]
+        where = f"{name}, size={size}"
+        try:
+            got = np.asarray(fn(dout.copy(), image.copy(), size), dtype=np.float64)
+        except NotImplementedError:
+            return _not_attempted("the function still raises NotImplementedError")
+        except Exception as err:  # the student's bug, reported rather than raised
+            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        if got.shape != expected.shape:
+            return CheckResult(False, f"{where}: dx has shape {got.shape}, expected "
+                                      f"{expected.shape} (the shape of the image)")
+        if not np.allclose(got, expected, atol=1e-9):
+            i, j = _first_difference(got, expected)
+            hint = ""
+            if "ties" in name:
+                hint = ("; with equal maxima the whole gradient goes to the first one (row by "
+                        "row, left to right), none to the others")
+            elif np.count_nonzero(got) > np.count_nonzero(expected):
+                hint = ("; each dout value goes to one cell, its window's maximum; the other "
+                        "cells get 0")
+            elif not np.isclose(got.sum(), expected.sum()):
+                hint = "; each dout value must be passed on exactly once"
+            return CheckResult(False, f"{where}: dx[{i}, {j}] = {got[i, j]:.4g}, expected "
+                                      f"{expected[i, j]:.4g}{hint}")
+    return CheckResult(True, f"dx matches the reference on {len(cases)} cases, ties included")
+
+
+POOLING_PARAMETER_QUESTIONS: dict[str, str] = {
+    "a": "trainable parameters of LeNet-5's S4: trainable subsampling of 16 maps",
+    "b": "trainable parameters of a 2x2 max pooling layer over 16 maps",
+    "c": "weights + biases of a linear layer from a flattened (512, 7, 7) feature map to 10 "
+         "classes",
+    "d": "weights + biases of a linear layer to 10 classes after global average pooling of "
+         "the same (512, 7, 7) map",
+}
+
+
+def _pooling_parameter_answers() -> dict[str, int]:
+    """The answers, counted on the real layers (torch modules)."""
+    from torch import nn
+
+    def count(module: nn.Module) -> int:
+        return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+    return {
+        "a": count(pool.Subsampling(16)),
+        "b": count(nn.MaxPool2d(2)),
+        "c": count(nn.Linear(512 * 7 * 7, 10)),
+        "d": count(nn.Linear(512, 10)),
+    }
+
+
+def check_pooling_parameters(answers: dict) -> CheckResult:
+    """Check ``answers`` = {"a": int, ...} against ``POOLING_PARAMETER_QUESTIONS``."""
+    if answers is None:
+        return _not_attempted("fill in one parameter count per question")
+    if not isinstance(answers, dict):
+        return CheckResult(False, f"answers must be a dict like {{'a': 0, ...}}; got "
+                                  f"{type(answers).__name__}")
+    if not answers or all(v is None for v in answers.values()):
+        return _not_attempted("fill in one parameter count per question")
+    expected = _pooling_parameter_answers()
+    wrong = [f"{key} ({POOLING_PARAMETER_QUESTIONS[key]}): you said {answers.get(key)}"
+             for key in POOLING_PARAMETER_QUESTIONS if answers.get(key) != expected[key]]
+    if wrong:
+        return CheckResult(False, f"{len(wrong)} of {len(expected)} wrong: " + "; ".join(wrong))
+    return CheckResult(True, f"all {len(expected)} parameter counts are right "
+                             f"(flattening needs {round(expected['c'] / expected['d'])}x the "
+                             "weights of global average pooling)")
+
+
+def _max_pool_indices_cases(rng) -> list[tuple[str, np.ndarray, int, int]]:
+    cases = [
+        ("4x4 image", np.arange(16.0).reshape(4, 4)[::-1].copy(), 2, 2),
+        ("5x7 image, overlapping windows", rng.standard_normal((5, 7)), 3, 2),
+        ("all-negative image", -1.0 - rng.random((6, 6)), 3, 3),
+        ("image with equal maxima (ties)", np.array([[1.0, 1.0, 0.0, 2.0],
+                                                     [1.0, 0.0, 2.0, 2.0],
+                                                     [0.0, 0.0, 5.0, 5.0],
+                                                     [0.0, 0.0, 5.0, 5.0]]), 2, 2),
+    ]
+    for _ in range(3):
+        size = int(rng.integers(1, 4))
+        H, W = (int(v) for v in rng.integers(size, 10, size=2))
+        cases.append((f"{H}x{W} image", rng.standard_normal((H, W)), size,
+                      int(rng.integers(1, 4))))
+    return cases
+
+
+def _window_positions(indices: np.ndarray, W: int, size: int, stride: int) -> np.ndarray:
+    """Flat image positions ``row * W + column`` -> positions inside each output's window."""
+    i, j = np.indices(indices.shape)
+    return (indices // W - i * stride) * size + (indices % W - j * stride)
+
+
+def check_max_pool_indices(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(image, size, stride) -> (out, indices)``: max pooling of one image (H, W)
+    with a size x size window, no padding, that also says where each maximum came from.
+
+    out: (Ho, Wo) the maxima; indices: (Ho, Wo) ints, the flat position ``row * W + column``
+    of each maximum in the image (torch's ``return_indices`` convention); with equal maxima,
+    the first one in reading order. Tested against ``cnnkit.pool.max_pool2d``.
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    cases = _max_pool_indices_cases(np.random.default_rng(seed))
+    for name, image, size, stride in cases:
+        out_ref, idx_ref = pool.max_pool2d(image[None, None], size, stride, return_indices=True)
+        out_ref, idx_ref = out_ref[0, 0], idx_ref[0, 0]
+        where = f"{name}, size={size}, stride={stride}"
+        try:
+            result = fn(image.copy(), size, stride)
+        except NotImplementedError:
+            return _not_attempted("the function still raises NotImplementedError")
+        except Exception as err:  # the student's bug, reported rather than raised
+            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            return CheckResult(False, f"{where}: return a pair (out, indices); got "
+                                      f"{type(result).__name__}")
+        out, indices = np.asarray(result[0], dtype=np.float64), np.asarray(result[1])
+        if out.shape != out_ref.shape:
+            return CheckResult(False, f"{where}: out has shape {out.shape}, expected "
+                                      f"{out_ref.shape}")
+        if not np.allclose(out, out_ref, atol=1e-12):
+            index = _first_difference(out, out_ref)
+            return CheckResult(False, f"{where}: out[{_index_text(index)}] = {out[index]:.4g}, "
+                                      f"expected {out_ref[index]:.4g}")
+        if indices.shape != idx_ref.shape:
+            return CheckResult(False, f"{where}: indices has shape {indices.shape}, expected "
+                                      f"{idx_ref.shape}: one flat position per output")
+        if not np.issubdtype(indices.dtype, np.integer):
+            return CheckResult(False, f"{where}: indices must be integers; got dtype "
+                                      f"{indices.dtype}")
+        if not np.array_equal(indices, idx_ref):
+            index = tuple(int(i) for i in np.argwhere(indices != idx_ref)[0])
+            got_i, want_i = int(indices[index]), int(idx_ref[index])
+            W = image.shape[1]
+            hint = ""
+            if "ties" in name:
+                hint = "; with equal maxima give the first one (row by row, left to right)"
+            elif np.array_equal(indices, _window_positions(idx_ref, W, size, stride)):
+                hint = ("; those are positions inside each window: give them in the whole "
+                        "image, row * W + column")
+            return CheckResult(False, f"{where}: indices[{_index_text(index)}] = {got_i}, "
+                                      f"expected {want_i} (row {want_i // W}, column "
+                                      f"{want_i % W}){hint}")
+    return CheckResult(True, f"maxima and their positions match the reference on {len(cases)} "
+                             "cases (overlapping windows, ties)")

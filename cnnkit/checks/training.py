@@ -1,0 +1,191 @@
+"""Self-checks for lesson 4, training LeNet on MNIST."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from cnnkit.checks._result import (
+    CheckResult,
+    _as_floats,
+    _not_attempted,
+)
+
+__all__ = [
+    "check_mean_std",
+    "check_accuracy_fn",
+    "DIGIT_AUGMENTATION_QUESTIONS",
+    "check_digit_augmentations",
+]
+
+
+def check_mean_std(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(images) -> (mean, std)``: images a uint8 tensor (N, C, H, W) of pixels
+    0..255; mean and std per channel (C values each), in [0, 1] units (pixel / 255), over all
+    pixels of the channel (every image, every position).
+    """
+    import torch
+
+    if fn is None:
+        return _not_attempted("write mean_std(images)")
+    rng = np.random.default_rng(seed)
+    cases = []
+    for n, c in ((16, 1), (8, 3), (5, 2)):
+        # mostly background, like digits, some with much more ink than others
+        ink = rng.random((n, c, 28, 28)) < rng.uniform(0.05, 0.5, (n, 1, 1, 1))
+        pixels = np.where(ink, rng.integers(100, 256, ink.shape), rng.integers(0, 8, ink.shape))
+        cases.append(torch.from_numpy(pixels.astype(np.uint8)))
+    for i, images in enumerate(cases):
+        x = images.double().numpy() / 255
+        want_mean = x.mean(axis=(0, 2, 3))
+        want_std = x.std(axis=(0, 2, 3))
+        try:
+            out = fn(images.clone())
+        except NotImplementedError:
+            return _not_attempted("write mean_std(images)")
+        except Exception as err:  # noqa: BLE001 -- report the student's error, don't crash
+            return CheckResult(False, f"case {i} ({tuple(images.shape)}): "
+                                      f"{type(err).__name__}: {err}")
+        if out is None:
+            return _not_attempted("write mean_std(images)")
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            return CheckResult(False, "return a pair (mean, std), each with one value per "
+                                      f"channel; got {type(out).__name__}")
+        mean, std = _as_floats(out[0]), _as_floats(out[1])
+        where = f"case {i} (images {tuple(images.shape)})"
+        if mean is None or std is None or len(mean) != len(want_mean) or \
+                len(std) != len(want_std):
+            return CheckResult(False, f"{where}: mean and std need one value per channel "
+                                      f"({len(want_mean)}); got {out[0]!r}, {out[1]!r}")
+        if np.allclose(mean, want_mean * 255, rtol=1e-3):
+            return CheckResult(False, f"{where}: your mean is in pixel units 0..255; divide by "
+                                      "255 (the loader normalises x / 255)")
+        if not np.allclose(mean, want_mean, rtol=1e-3, atol=1e-5):
+            return CheckResult(False, f"{where}: mean {np.round(mean, 4).tolist()}, expected "
+                                      f"{np.round(want_mean, 4).tolist()} (average over images, "
+                                      "rows and columns, one value per channel)")
+        per_image = x.std(axis=(2, 3)).mean(axis=0)
+        if not np.allclose(std, want_std, rtol=1e-3, atol=1e-5):
+            hint = (" (that is the average of each image's own std: take the std over all "
+                    "pixels of the channel at once)" if np.allclose(std, per_image, rtol=1e-3)
+                    else " (the std over all pixels of a channel, in [0, 1] units)")
+            return CheckResult(False, f"{where}: std {np.round(std, 4).tolist()}, expected "
+                                      f"{np.round(want_std, 4).tolist()}{hint}")
+    return CheckResult(True, f"right on {len(cases)} cases (1, 2 and 3 channels): compute "
+                             "these on the training split and normalise both splits with them")
+
+
+def _accuracy_case(seed: int):
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(seed)
+    torch_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.ReLU(), nn.Dropout(0.5),
+                              nn.Linear(32, 4))
+    finally:
+        torch.random.set_rng_state(torch_state)
+    images = torch.randint(0, 256, (100, 1, 4, 4), generator=gen, dtype=torch.uint8)
+    with torch.no_grad():
+        model.eval()
+        pred = model(images.float() / 255).argmax(1)
+        model.train()
+    labels = pred.clone()
+    flip = torch.arange(100) % 4 == 0  # a quarter wrong: accuracy 75%
+    labels[flip] = (pred[flip] + 1) % 4
+    return model, images, labels, 75 / 100
+
+
+def check_accuracy_fn(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(model, loader) -> accuracy`` (a fraction in [0, 1]) on 100 samples in
+    batches of 64 (a short last batch of 36) and of 32 (last batch 4), with a model that has
+    dropout: evaluation must use ``model.eval()``, count the real number of samples, and
+    leave the model in the mode it was in.
+    """
+    from cnnkit.data import TensorLoader
+
+    if fn is None:
+        return _not_attempted("write accuracy(model, loader)")
+    model, images, labels, want = _accuracy_case(seed)
+    for batch_size in (64, 32):
+        loader = TensorLoader(images, labels, batch_size=batch_size)
+        model.train()
+        try:
+            got = fn(model, loader)
+        except NotImplementedError:
+            return _not_attempted("write accuracy(model, loader)")
+        except Exception as err:  # noqa: BLE001 -- report the student's error, don't crash
+            return CheckResult(False, f"batch_size={batch_size}: {type(err).__name__}: {err}")
+        if got is None:
+            return _not_attempted("write accuracy(model, loader)")
+        value = _as_floats(got)
+        if value is None or len(value) != 1:
+            return CheckResult(False, f"return one number (the fraction right); got {got!r}")
+        value = value[0]
+        where = f"100 samples in batches of {batch_size}"
+        if abs(value - 100 * want) < 1e-6:
+            return CheckResult(False, f"{where}: you returned a percentage ({value:g}); return "
+                                      "the fraction in [0, 1]")
+        bug = want * 100 / (len(loader) * batch_size)
+        if abs(value - bug) < 1e-6:
+            return CheckResult(False, f"{where}: {value:.4f}, expected {want:.4f}: you divided "
+                                      f"by len(loader) * batch_size = {len(loader) * batch_size}"
+                                      ", but the last batch is short; count the samples you saw "
+                                      "(seed 001's bug)")
+        if abs(value - want) > 1e-6:
+            return CheckResult(False, f"{where}: {value:.4f}, expected {want:.4f} (did you call "
+                                      "model.eval()? dropout must be off when evaluating)")
+        if not model.training:
+            return CheckResult(False, f"{where}: the accuracy is right, but the model is left in "
+                                      "eval mode: remember model.training and restore it "
+                                      "(model.train(was_training))")
+    return CheckResult(True, "right with short last batches and dropout, and the model's mode "
+                             "is restored")
+
+
+# name -> does it keep a digit's label? (seed 004 flipped digits horizontally)
+DIGIT_AUGMENTATION_QUESTIONS: dict[str, bool] = {
+    "horizontal flip": False,
+    "vertical flip": False,
+    "rotate by 180 degrees": False,
+    "rotate by up to 10 degrees": True,
+    "shift by up to 2 pixels": True,
+    "slightly darker or lighter ink": True,
+}
+
+_AUGMENTATION_WHY = {
+    "horizontal flip": "a mirrored 2, 3, 4, 7 or 9 is not that digit any more (seed 004's bug)",
+    "vertical flip": "an upside-down 2 or 7 is not a digit; a 6 and a 9 swap",
+    "rotate by 180 degrees": "a 6 becomes a 9 and a 9 a 6: the label changes",
+    "rotate by up to 10 degrees": "people slant their writing that much; the digit stays the same",
+    "shift by up to 2 pixels": "a digit a little off-centre is still the same digit",
+    "slightly darker or lighter ink": "pens differ; the shape, and the label, stay the same",
+}
+
+
+def check_digit_augmentations(answers: dict) -> CheckResult:
+    """Check ``answers`` = {augmentation: True/False}: does it keep a digit's label?
+    The keys are those of ``DIGIT_AUGMENTATION_QUESTIONS``.
+    """
+    if answers is None or (isinstance(answers, dict)
+                           and all(v is None for v in answers.values())):
+        return _not_attempted("say True or False for each augmentation")
+    if not isinstance(answers, dict):
+        return CheckResult(False, "answers must be a dict {augmentation: True or False}; got "
+                                  f"{type(answers).__name__}")
+    wrong = []
+    for name, keeps in DIGIT_AUGMENTATION_QUESTIONS.items():
+        got = answers.get(name)
+        if not isinstance(got, (bool, np.bool_)):
+            wrong.append(f"{name}: answer True or False (got {got!r})")
+        elif bool(got) != keeps:
+            wrong.append(f"{name}: {'it does' if keeps else 'it does not'}, "
+                         f"{_AUGMENTATION_WHY[name]}")
+    if wrong:
+        return CheckResult(False, f"{len(wrong)} of {len(DIGIT_AUGMENTATION_QUESTIONS)} wrong: "
+                                  + "; ".join(wrong))
+    return CheckResult(True, "all right: augment only with changes that keep the label; "
+                             "flips and big rotations change what a digit is")
