@@ -9,6 +9,7 @@ import numpy as np
 from cnnkit import conv
 from cnnkit.checks._result import (
     CheckResult,
+    _check_answers,
     _first_difference,
     _index_text,
     _not_attempted,
@@ -36,17 +37,13 @@ OUTPUT_SIZE_QUESTIONS: dict[str, tuple[int, int, int, int, int]] = {
 
 def check_output_sizes(answers: dict) -> CheckResult:
     """Check ``answers`` = {"a": int, ...} against ``OUTPUT_SIZE_QUESTIONS``."""
-    if not answers or all(v is None for v in answers.values()):
-        return _not_attempted("fill in one output size per question")
-    wrong = []
-    for key, (n, k, s, p, d) in OUTPUT_SIZE_QUESTIONS.items():
-        got = answers.get(key)
-        expected = conv.output_size(n, k, s, p, d)
-        if got != expected:
-            wrong.append(f"{key} (n={n}, k={k}, s={s}, p={p}, d={d}): you said {got}")
-    if wrong:
-        return CheckResult(False, f"{len(wrong)} of {len(OUTPUT_SIZE_QUESTIONS)} wrong: "
-                                  + "; ".join(wrong))
+    expected = {key: conv.output_size(*q) for key, q in OUTPUT_SIZE_QUESTIONS.items()}
+    questions = {key: f"n={n}, k={k}, s={s}, p={p}, d={d}"
+                 for key, (n, k, s, p, d) in OUTPUT_SIZE_QUESTIONS.items()}
+    failure = _check_answers(answers, expected, what="one output size per question",
+                             questions=questions)
+    if failure is not None:
+        return failure
     return CheckResult(True, f"all {len(OUTPUT_SIZE_QUESTIONS)} output sizes are right")
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from cnnkit import conv, pool
 from cnnkit.checks._result import (
     CheckResult,
+    _check_answers,
     _first_difference,
     _index_text,
     _not_attempted,
@@ -37,22 +38,13 @@ POOL_SIZE_QUESTIONS: dict[str, tuple[int, int, int, int]] = {
 
 def check_pool_sizes(answers: dict) -> CheckResult:
     """Check ``answers`` = {"a": int, ...} against ``POOL_SIZE_QUESTIONS``."""
-    if answers is None:
-        return _not_attempted("fill in one pooled size per question")
-    if not isinstance(answers, dict):
-        return CheckResult(False, f"answers must be a dict like {{'a': 14, ...}}; got "
-                                  f"{type(answers).__name__}")
-    if not answers or all(v is None for v in answers.values()):
-        return _not_attempted("fill in one pooled size per question")
-    wrong = []
-    for key, (n, k, s, p) in POOL_SIZE_QUESTIONS.items():
-        got = answers.get(key)
-        expected = conv.output_size(n, k, s, p)
-        if got != expected:
-            wrong.append(f"{key} (n={n}, window={k}, stride={s}, padding={p}): you said {got}")
-    if wrong:
-        return CheckResult(False, f"{len(wrong)} of {len(POOL_SIZE_QUESTIONS)} wrong: "
-                                  + "; ".join(wrong))
+    expected = {key: conv.output_size(*q) for key, q in POOL_SIZE_QUESTIONS.items()}
+    questions = {key: f"n={n}, window={k}, stride={s}, padding={p}"
+                 for key, (n, k, s, p) in POOL_SIZE_QUESTIONS.items()}
+    failure = _check_answers(answers, expected, what="one pooled size per question",
+                             questions=questions)
+    if failure is not None:
+        return failure
     return CheckResult(True, f"all {len(POOL_SIZE_QUESTIONS)} pooled sizes are right")
 
 
@@ -197,18 +189,11 @@ def _pooling_parameter_answers() -> dict[str, int]:
 
 def check_pooling_parameters(answers: dict) -> CheckResult:
     """Check ``answers`` = {"a": int, ...} against ``POOLING_PARAMETER_QUESTIONS``."""
-    if answers is None:
-        return _not_attempted("fill in one parameter count per question")
-    if not isinstance(answers, dict):
-        return CheckResult(False, f"answers must be a dict like {{'a': 0, ...}}; got "
-                                  f"{type(answers).__name__}")
-    if not answers or all(v is None for v in answers.values()):
-        return _not_attempted("fill in one parameter count per question")
     expected = _pooling_parameter_answers()
-    wrong = [f"{key} ({POOLING_PARAMETER_QUESTIONS[key]}): you said {answers.get(key)}"
-             for key in POOLING_PARAMETER_QUESTIONS if answers.get(key) != expected[key]]
-    if wrong:
-        return CheckResult(False, f"{len(wrong)} of {len(expected)} wrong: " + "; ".join(wrong))
+    failure = _check_answers(answers, expected, what="one parameter count per question",
+                             questions=POOLING_PARAMETER_QUESTIONS)
+    if failure is not None:
+        return failure
     return CheckResult(True, f"all {len(expected)} parameter counts are right "
                              f"(flattening needs {round(expected['c'] / expected['d'])}x the "
                              "weights of global average pooling)")
