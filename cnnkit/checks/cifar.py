@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
+
 from cnnkit.checks._result import (
     CheckResult,
+    _as_floats,
+    _call,
+    _check_answers,
     _not_attempted,
 )
 
@@ -45,3 +52,392 @@ def check_cifar_loaders(train_loader, test_loader, train_set) -> CheckResult:
                                       "mean() and std() (both loaders, the same values)")
     return CheckResult(True, "right: augment and shuffle the training set only, and normalise "
                              "both splits with the training statistics")
+
+
+# --- graded exercises -----------------------------------------------------------------------------
+
+__all__ += [
+    "check_channel_stats",
+    "check_crop_flip",
+    "check_split_loaders",
+    "check_grayscale",
+    "GRAY_PARAMETER_QUESTIONS",
+    "check_gray_parameters",
+]
+
+
+def _tensor(value):
+    """A student's result (tensor, array or list) -> a float64 torch tensor, or None."""
+    import torch
+
+    try:
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu().to(torch.float64)
+        return torch.as_tensor(np.asarray(value, dtype=np.float64))
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def _close(got, expected, tol: float = 1e-6) -> bool:
+    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    return got.shape == expected.shape and bool(np.allclose(got, expected, rtol=1e-5, atol=tol))
+
+
+def _channel_stats_cases(rng) -> list[tuple[str, object]]:
+    """(description, uint8 images (N, C, H, W)): a synthetic CIFAR batch, then random batches
+    whose channels differ (tiny ones too, where N - 1 and N differ)."""
+    import torch
+
+    from cnnkit.synthetic import synthetic_cifar
+
+    cases = [("20 synthetic CIFAR images", synthetic_cifar(20, int(rng.integers(1000)))[0])]
+    for shape in ((2, 3, 3, 3), (5, 1, 4, 6), (4, 3, 5, 2), (3, 2, 6, 6)):
+        n, c, h, w = shape
+        centre = rng.uniform(40, 215, (1, c, 1, 1))
+        spread = rng.uniform(10, 60, (1, c, 1, 1))
+        per_image = rng.normal(0, 30, (n, c, 1, 1))  # images differ: per-image stds are smaller
+        x = np.clip(np.rint(centre + per_image + spread * rng.standard_normal(shape)), 0, 255)
+        cases.append((f"random images {shape}", torch.from_numpy(x.astype(np.uint8))))
+    return cases
+
+
+def check_channel_stats(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(images) -> (mean, std)``: per-channel statistics of a batch of images.
+
+    images: uint8 tensor (N, C, H, W), pixels 0..255. mean, std: C values each (tuple, array or
+    tensor), in [0, 1] units (pixel / 255), over all N * H * W pixels of each channel; std is
+    the population standard deviation. Compared with :class:`cnnkit.data.ImageDataset`'s
+    ``mean()`` / ``std()``.
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    import torch
+
+    from cnnkit.data import ImageDataset
+
+    cases = _channel_stats_cases(np.random.default_rng(seed))
+    for where, images in cases:
+        n, c = images.shape[:2]
+        ds = ImageDataset(images, torch.zeros(n, dtype=torch.int64), ("x",), "check")
+        mean, std = np.array(ds.mean()), np.array(ds.std())
+        got, failure = _call(fn, images.clone(), where=where)
+        if failure is not None:
+            return failure
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return CheckResult(False, f"{where}: return a pair (mean, std); got "
+                                      f"{type(got).__name__}")
+        got_mean, got_std = (_as_floats(v) for v in got)
+        if got_mean is None or got_std is None:
+            return CheckResult(False, f"{where}: mean and std must be numbers, one per channel")
+        for name, values in (("mean", got_mean), ("std", got_std)):
+            if len(values) != c:
+                if len(values) == 1:
+                    hint = "you averaged over the channels too"
+                elif len(values) == n:
+                    hint = "that is one value per image: reduce over N, H and W together"
+                else:
+                    hint = "reduce over every axis but the channel axis"
+                return CheckResult(False, f"{where}: {name} has {len(values)} values, expected "
+                                          f"one per channel ({c}): {hint}")
+        x = images.numpy().astype(np.float64) / 255
+        if not _close(got_mean, mean):
+            if _close(got_mean, mean * 255, 1e-4):
+                hint = "pixels are 0..255: give the statistics in [0, 1] units (divide by 255)"
+            elif _close(got_mean, np.full(c, x.mean())):
+                hint = "every channel got the mean of all channels: keep the channel axis"
+            else:
+                hint = "average over N, H and W, once per channel"
+            return CheckResult(False, f"{where}: the mean is wrong; {hint}")
+        if not _close(got_std, std):
+            sample = x.std(axis=(0, 2, 3), ddof=1)
+            per_image = x.std(axis=(2, 3)).mean(axis=0)
+            if _close(got_std, std * 255, 1e-4):
+                hint = "pixels are 0..255: give the statistics in [0, 1] units (divide by 255)"
+            elif _close(got_std, sample):
+                hint = ("that is the sample std (divides by M - 1): use the population std "
+                        "(torch: correction=0, numpy: the default ddof=0)")
+            elif _close(got_std, per_image):
+                hint = ("that is the mean of per-image stds, a smaller quantity: take the std "
+                        "over all pixels of a channel at once")
+            elif _close(got_std, np.full(c, x.std())):
+                hint = "every channel got the std of all channels: keep the channel axis"
+            else:
+                hint = "the std over N, H and W of each channel, around that channel's mean"
+            return CheckResult(False, f"{where}: the std is wrong; {hint}")
+    return CheckResult(True, f"right on {len(cases)} batches: per-channel mean and population "
+                             "std, as ImageDataset.mean() / std()")
+
+
+# --- random crop and flip: properties, not one random stream --------------------------------------
+
+_PAD = 4
+
+
+def _match_crops(x, out):
+    """For each image of ``out`` (N, C, H, W), the (top, left, flip) of the crop of the
+    zero-padded ``x`` it equals (offsets 0..8 in the padded image), or -1s where none does."""
+    import torch
+
+    n, c, h, w = x.shape
+    padded = torch.zeros((n, c, h + 2 * _PAD, w + 2 * _PAD), dtype=torch.float64)
+    padded[:, :, _PAD:_PAD + h, _PAD:_PAD + w] = x
+    top = torch.full((n,), -1)
+    left, flip = top.clone(), torch.zeros(n, dtype=torch.bool)
+    mirrored = out.flip(-1)
+    for t in range(2 * _PAD + 1):
+        for s in range(2 * _PAD + 1):
+            crop = padded[:, :, t:t + h, s:s + w]
+            for flipped, target in ((False, out), (True, mirrored)):
+                hit = (crop == target).flatten(1).all(1) & (top < 0)
+                top[hit], left[hit], flip[hit] = t, s, flipped
+    return top, left, flip
+
+
+def _crop_flip_cases(rng):
+    """(description, x (N, C, H, W), statistics?): values that make every crop unique (no
+    zeros in the input, so padding shows); big batches test the per-sample statistics."""
+    import torch
+
+    cases = []
+    for n, c, h, w, dtype in ((256, 3, 12, 12, torch.float32), (256, 2, 9, 14, torch.uint8),
+                              (4, 3, 32, 32, torch.float32), (1, 1, 8, 10, torch.float64)):
+        if dtype == torch.uint8:
+            x = torch.from_numpy(rng.integers(1, 256, (n, c, h, w)).astype(np.uint8))
+        else:
+            x = torch.from_numpy(rng.uniform(0.05, 1.0, (n, c, h, w))).to(dtype)
+        cases.append((f"x {dtype} {tuple(x.shape)}", x, n >= 200))
+    return cases
+
+
+def check_crop_flip(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(x, generator) -> out``: the CIFAR augmentation, per image: pad by 4 zeros,
+    crop back to H x W at a random offset, flip left-right with probability 1/2.
+
+    x: tensor (N, C, H, W) (float or uint8); generator: a ``torch.Generator`` to draw from.
+    out: a new tensor, same shape and dtype; x unchanged. Checked by properties, not against
+    one random stream: every output image is a crop (offsets 0..8 in the padded image) of its
+    input, flipped or not; over a batch of 256 every offset occurs, each image gets its own
+    offset, and about half are flipped; the same seed gives the same batch.
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    import torch
+
+    cases = _crop_flip_cases(np.random.default_rng(seed))
+    for k, (where, x, statistics) in enumerate(cases):
+        original = x.clone()
+        got, failure = _call(fn, x, torch.Generator().manual_seed(seed * 100 + k), where=where)
+        if failure is not None:
+            return failure
+        if not torch.equal(x, original):
+            return CheckResult(False, f"{where}: your function changed its input x: work on a "
+                                      "new tensor (the loader's batch must stay as it was)")
+        if not isinstance(got, torch.Tensor):
+            return CheckResult(False, f"{where}: return a torch tensor; got "
+                                      f"{type(got).__name__}")
+        n, c, h, w = x.shape
+        if tuple(got.shape) != tuple(x.shape):
+            padded = (n, c, h + 2 * _PAD, w + 2 * _PAD)
+            hint = (": you padded but did not crop back to H x W" if tuple(got.shape) == padded
+                    else "")
+            return CheckResult(False, f"{where}: output shape {tuple(got.shape)}, expected the "
+                                      f"input's{hint}")
+        if got.dtype != x.dtype:
+            return CheckResult(False, f"{where}: output dtype {got.dtype}, expected the input's "
+                                      f"({x.dtype})")
+        out = got.detach().cpu().to(torch.float64)
+        top, left, flip = _match_crops(x.to(torch.float64), out)
+        missing = torch.nonzero(top < 0).flatten()
+        if len(missing):
+            i = int(missing[0])
+            t, _, _ = _match_crops(x.to(torch.float64)[i:i + 1], out[i:i + 1].flip(-2))
+            hint = ("; it is flipped upside down: a horizontal flip mirrors the last axis (W)"
+                    if t[0] >= 0 else "")
+            return CheckResult(False, f"{where}: image {i} is not a crop (offsets 0..8) of the "
+                                      f"input padded by 4 zeros on every side, flipped "
+                                      f"left-right or not{hint}")
+        again, failure = _call(fn, x, torch.Generator().manual_seed(seed * 100 + k), where=where)
+        if failure is not None:
+            return failure
+        if not isinstance(again, torch.Tensor) or not torch.equal(again, got):
+            return CheckResult(False, f"{where}: the same seed gave a different batch: draw "
+                                      "every random number from the generator passed in "
+                                      "(generator=generator), so a seeded run repeats")
+        if not statistics:
+            continue
+        flipped = int(flip.sum())
+        if flipped in (0, n):
+            return CheckResult(False, f"{where}: {'every' if flipped else 'no'} image was "
+                                      "flipped: flip each image on its own, with probability "
+                                      "1/2")
+        if not 0.35 * n <= flipped <= 0.65 * n:
+            return CheckResult(False, f"{where}: {flipped} of {n} images flipped; with "
+                                      "probability 1/2 it should be about half")
+        if len(set(zip(top.tolist(), left.tolist(), strict=True))) == 1:
+            return CheckResult(False, f"{where}: every image got the same crop offset: draw an "
+                                      "offset per image, not one for the batch")
+        if torch.equal(top, left):
+            return CheckResult(False, f"{where}: the vertical and horizontal offsets are always "
+                                      "equal: draw them independently")
+        for name, offsets in (("top", top), ("left", left)):
+            counts = torch.bincount(offsets, minlength=2 * _PAD + 1)
+            if int(counts.min()) < 5:
+                used = sorted(set(offsets.tolist()))
+                hint = (" (torch.randint's high is exclusive)"
+                        if used == list(range(2 * _PAD)) else "")
+                return CheckResult(False, f"{where}: over {n} images the {name} offsets in the "
+                                          f"padded image took only the values {used}, expected "
+                                          f"each of 0..8 about equally often{hint}")
+    return CheckResult(True, f"right on {len(cases)} batches: every image a crop of its zero-"
+                             "padded input, offsets 0..8 per image, about half flipped, "
+                             "reproducible from the generator")
+
+
+# --- seed 001's evaluation, fixed -----------------------------------------------------------------
+
+
+def _tiny_cifar(n: int, seed: int, split: str):
+    """A small ImageDataset of the synthetic stand-in (it is not CIFAR-10)."""
+    from cnnkit.data import ImageDataset
+    from cnnkit.synthetic import SYNTHETIC_CLASSES, synthetic_cifar
+
+    images, labels = synthetic_cifar(n, seed)
+    return ImageDataset(images, labels, SYNTHETIC_CLASSES, f"synthetic stand-in (seed {seed})",
+                        "cifar-10-synthetic", split)
+
+
+def check_split_loaders(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(train_set, test_set, batch_size) -> (train_loader, test_loader)``: seed 001's
+    loaders fixed. Both are :class:`cnnkit.data.TensorLoader` over their own split; the
+    training loader augments and shuffles, in batches of ``batch_size``; the test loader does
+    neither; both normalise with the *training* split's ``mean()`` / ``std()``
+    (:func:`check_cifar_loaders`). Tested on small synthetic splits.
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    import torch
+
+    rng = np.random.default_rng(seed)
+    cases = [(48, 30, 16), (40, 25, 7)]
+    for k, (n_train, n_test, batch_size) in enumerate(cases):
+        data_seed = 2 * int(rng.integers(1000)) + k
+        train_set = _tiny_cifar(n_train, data_seed, "train")
+        test_set = _tiny_cifar(n_test, data_seed + 1, "test")
+        where = f"train_set of {n_train}, test_set of {n_test}, batch_size={batch_size}"
+        got, failure = _call(fn, train_set, test_set, batch_size, where=where)
+        if failure is not None:
+            return failure
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return CheckResult(False, f"{where}: return a pair (train_loader, test_loader); got "
+                                      f"{type(got).__name__}")
+        result = check_cifar_loaders(got[0], got[1], train_set)
+        if not result:
+            return CheckResult(False, f"{where}: {result.message}")
+        train_loader, test_loader = got
+        for name, loader, ds, other in (("train_loader", train_loader, train_set, "test_set"),
+                                        ("test_loader", test_loader, test_set, "train_set")):
+            if (loader.num_samples != len(ds)
+                    or not torch.equal(loader.images.cpu(), ds.images)):
+                return CheckResult(False, f"{where}: {name} does not load all of its own split"
+                                          f" (is it loading {other}?)")
+        if train_loader.batch_size != batch_size:
+            return CheckResult(False, f"{where}: the training batches have "
+                                      f"{train_loader.batch_size} images, expected batch_size")
+    return CheckResult(True, f"right on {len(cases)} pairs of splits: augment and shuffle the "
+                             "training set only, normalise both with the training statistics")
+
+
+# --- the grayscale ablation -----------------------------------------------------------------------
+
+
+def _grayscale_cases(rng):
+    import torch
+
+    from cnnkit.synthetic import COLOURS, synthetic_cifar
+
+    colours = torch.tensor(list(COLOURS.values()), dtype=torch.float32)[:, :, None, None]
+    return [
+        ("the stand-in's two colour families (2, 3, 1, 1)", colours),
+        ("4 synthetic images / 255", synthetic_cifar(4, int(rng.integers(1000)))[0] / 255),
+        ("random float64 (3, 3, 5, 4)", torch.from_numpy(rng.random((3, 3, 5, 4)))),
+    ]
+
+
+def check_grayscale(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(x) -> gray``: x float (N, 3, H, W) RGB in [0, 1] -> (N, 1, H, W), the ITU-R
+    601-2 luma ``0.299 R + 0.587 G + 0.114 B`` (what PIL and torchvision compute), compared
+    with :func:`cnnkit.synthetic.luminance`.
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    import torch
+
+    from cnnkit.synthetic import luminance
+
+    cases = _grayscale_cases(np.random.default_rng(seed))
+    for where, x in cases:
+        original = x.clone()
+        got, failure = _call(fn, x, where=where)
+        if failure is not None:
+            return failure
+        if not torch.equal(x, original):
+            return CheckResult(False, f"{where}: your function changed its input x")
+        out = _tensor(got)
+        if out is None:
+            return CheckResult(False, f"{where}: return a tensor (N, 1, H, W); got "
+                                      f"{type(got).__name__}")
+        n, _, h, w = x.shape
+        if tuple(out.shape) != (n, 1, h, w):
+            hint = ""
+            if tuple(out.shape) == (n, h, w):
+                hint = ": keep the channel axis (keepdim=True)"
+            elif tuple(out.shape) == (n, 3, h, w):
+                hint = ": return the one gray channel"
+            return CheckResult(False, f"{where}: output shape {tuple(out.shape)}, expected "
+                                      f"{(n, 1, h, w)}{hint}")
+        expected = luminance(x).to(torch.float64)
+        # torchvision weighs red 0.2989: allow that rounding, nothing coarser
+        if not torch.allclose(out, expected, atol=2e-4):
+            x64 = x.to(torch.float64)
+            if torch.allclose(out, x64.mean(1, keepdim=True), atol=1e-6):
+                hint = "that is the plain average of R, G and B: weight them by luma"
+            elif torch.allclose(out, luminance(x.flip(1)).to(torch.float64), atol=1e-6):
+                hint = "the weights are in reverse order: channel 0 is red, 2 is blue"
+            else:
+                hint = "0.299 of red, 0.587 of green, 0.114 of blue, pixel by pixel"
+            return CheckResult(False, f"{where}: wrong gray values; {hint}")
+    return CheckResult(True, f"right on {len(cases)} batches: the ITU-R 601-2 luma, as PIL and "
+                             "torchvision compute it")
+
+
+GRAY_PARAMETER_QUESTIONS = {
+    "conv1_rgb": "trainable parameters of LeNetCIFAR's conv1, RGB input (3 channels)",
+    "conv1_gray": "the same conv1 (16 filters, 3x3, padding 1) on 1-channel gray input",
+    "total_gray": "all trainable parameters of LeNetCIFAR with that 1-channel conv1",
+}
+
+
+def _gray_parameter_answers() -> dict[str, int]:
+    from cnnkit.models import LeNetCIFAR
+
+    model = LeNetCIFAR()
+    conv = model.conv1
+    rgb = sum(p.numel() for p in conv.parameters())
+    gray = conv.weight.numel() // conv.in_channels + conv.bias.numel()
+    total = sum(p.numel() for p in model.parameters())
+    return {"conv1_rgb": rgb, "conv1_gray": gray, "total_gray": total - rgb + gray}
+
+
+def check_gray_parameters(answers: dict) -> CheckResult:
+    """Check ``answers`` = {"conv1_rgb": int, "conv1_gray": int, "total_gray": int}: what the
+    seed-001 LeNet variant (:class:`cnnkit.models.LeNetCIFAR`) saves when its input has one
+    channel instead of three (:data:`GRAY_PARAMETER_QUESTIONS`)."""
+    failure = _check_answers(answers, _gray_parameter_answers(),
+                             what="the three parameter counts",
+                             questions=GRAY_PARAMETER_QUESTIONS,
+                             hint="a 3x3 filter spans every input channel, plus one bias per "
+                                  "filter; nothing after conv1 changes")
+    if failure is not None:
+        return failure
+    return CheckResult(True, "all three right: one input channel saves conv1 two thirds of its "
+                             "weights, and the whole network less than 0.1%")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
 
 from cnnkit.checks._result import (
     CheckResult,
+    _call,
+    _first_difference,
+    _index_text,
     _not_attempted,
 )
 
@@ -16,6 +20,8 @@ __all__ = [
     "check_resnet_shapes",
     "check_bottleneck_params",
     "check_receptive_field",
+    "check_resnet_shape_fn",
+    "check_basic_block",
 ]
 
 
@@ -41,20 +47,11 @@ def _resnet_shapes(depth: int, input_size: tuple, layers) -> dict[str, tuple[int
     return {name: t[name].output_shape for name in layers}
 
 
-def check_resnet_shapes(answers: dict) -> CheckResult:
-    """Check ``answers`` = {"conv1": (N, C, H, W), ..., "fc": (N, classes)}: the output shape of
-    each layer in ``RESNET_SHAPE_QUESTION["layers"]`` of ResNet-50 (``cnnkit.models.resnet(50)``,
-    1000 classes) for an input of shape ``RESNET_SHAPE_QUESTION["input_size"]``.
+def _shape_mistakes(answers: dict, expected: dict, layers) -> tuple[list[str], bool]:
+    """What is wrong in ``answers`` (layer -> shape) compared with ``expected``: one text per
+    wrong layer, which dimensions differ (never the right values), and whether some height or
+    width is off by one (the rounding of a stride-2 layer).
     """
-    layers = RESNET_SHAPE_QUESTION["layers"]
-    if answers is None or (isinstance(answers, dict)
-                           and all(v is None for v in answers.values())):
-        return _not_attempted("fill in one output shape per layer")
-    if not isinstance(answers, dict):
-        return CheckResult(False, f"answers must be a dict like {{'conv1': (N, C, H, W), ...}}; "
-                                  f"got {type(answers).__name__}")
-    expected = _resnet_shapes(RESNET_SHAPE_QUESTION["depth"],
-                              RESNET_SHAPE_QUESTION["input_size"], layers)
     wrong, rounding = [], False
     for name in layers:
         got, right = answers.get(name), expected[name]
@@ -73,6 +70,24 @@ def check_resnet_shapes(answers: dict) -> CheckResult:
         bad = [d for d, g, r in zip(dims, got, right, strict=True) if g != r]
         rounding |= any(abs(g - r) == 1 for g, r in zip(got[2:], right[2:], strict=True))
         wrong.append(f"{name}: you said {list(got)}; wrong: {' and '.join(bad)}")
+    return wrong, rounding
+
+
+def check_resnet_shapes(answers: dict) -> CheckResult:
+    """Check ``answers`` = {"conv1": (N, C, H, W), ..., "fc": (N, classes)}: the output shape of
+    each layer in ``RESNET_SHAPE_QUESTION["layers"]`` of ResNet-50 (``cnnkit.models.resnet(50)``,
+    1000 classes) for an input of shape ``RESNET_SHAPE_QUESTION["input_size"]``.
+    """
+    layers = RESNET_SHAPE_QUESTION["layers"]
+    if answers is None or (isinstance(answers, dict)
+                           and all(v is None for v in answers.values())):
+        return _not_attempted("fill in one output shape per layer")
+    if not isinstance(answers, dict):
+        return CheckResult(False, f"answers must be a dict like {{'conv1': (N, C, H, W), ...}}; "
+                                  f"got {type(answers).__name__}")
+    expected = _resnet_shapes(RESNET_SHAPE_QUESTION["depth"],
+                              RESNET_SHAPE_QUESTION["input_size"], layers)
+    wrong, rounding = _shape_mistakes(answers, expected, layers)
     if wrong:
         hint = (" (off by one: a stride-2 layer rounds, floor((n + 2p - k) / s) + 1; follow "
                 "an odd size through it)" if rounding else "")
@@ -199,3 +214,274 @@ def check_receptive_field(fn: Callable, seed: int = 0) -> CheckResult:
         return CheckResult(False, f"{where}: got {tuple(got)}; " + "; ".join(hints))
     return CheckResult(True, "right on every stack, ResNet's stem (11 pixels, jump 4) and "
                              "LeNet-5's C5 (32 pixels) included")
+
+
+# --- graded exercises ------------------------------------------------------------------------
+
+_OFF_BY_ONE = ("off by one: a stride-2 layer rounds, floor((n + 2p - k) / s) + 1; follow an odd "
+               "size through it")
+
+
+@functools.lru_cache(maxsize=1)
+def _meta_resnet50():
+    """``cnnkit.models.resnet(50)`` on the meta device (shapes only), built once."""
+    import torch
+
+    from cnnkit.models import resnet
+
+    with torch.device("meta"):
+        return resnet(50).eval()
+
+
+def _resnet50_shapes(n: int, h: int, w: int) -> dict[str, tuple[int, ...]]:
+    """Output shape of each layer of ``RESNET_SHAPE_QUESTION["layers"]`` of ResNet-50 (1000
+    classes) for an input (n, 3, h, w): the model run child by child on the meta device.
+    """
+    import torch
+
+    model = _meta_resnet50()
+    layers = RESNET_SHAPE_QUESTION["layers"]
+    with torch.no_grad():
+        x = model.conv1(torch.empty(n, 3, h, w, device="meta"))
+        shapes = {"conv1": tuple(x.shape)}
+        x = model.relu(model.bn1(x))
+        for name in layers[1:-1]:
+            x = getattr(model, name)(x)
+            shapes[name] = tuple(x.shape)
+        shapes["fc"] = tuple(model.fc(torch.flatten(x, 1)).shape)
+    return shapes
+
+
+def _resnet_shape_fn_cases(rng) -> list[tuple[int, int, int]]:
+    """(n, h, w): ImageNet's size, the lesson's, odd sizes, CIFAR's, a single pixel, random."""
+    cases = [(1, 224, 224), (2, 200, 300), (3, 97, 131), (1, 32, 32), (2, 1, 1)]
+    for _ in range(3):
+        cases.append((int(rng.integers(1, 9)), int(rng.integers(1, 400)),
+                      int(rng.integers(1, 400))))
+    return cases
+
+
+def check_resnet_shape_fn(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(n, h, w) -> {"conv1": (N, C, H, W), ..., "fc": (N, classes)}``: the output
+    shape of each layer in ``RESNET_SHAPE_QUESTION["layers"]`` of ResNet-50 (1000 classes) for
+    an input of shape (n, 3, h, w), any n, h, w >= 1. Compared with ``cnnkit.models.resnet(50)``
+    run on the meta device, on fixed sizes (odd ones, 32x32, 1x1) and random ones.
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    layers = RESNET_SHAPE_QUESTION["layers"]
+    cases = _resnet_shape_fn_cases(np.random.default_rng(seed))
+    for n, h, w in cases:
+        where = f"input ({n}, 3, {h}, {w})"
+        answers, failure = _call(fn, n, h, w, where=where)
+        if failure is not None:
+            return failure
+        if not isinstance(answers, dict):
+            return CheckResult(False, f"{where}: return a dict like {{'conv1': (N, C, H, W), "
+                                      f"...}}; got {type(answers).__name__}")
+        expected = _resnet50_shapes(n, h, w)
+        wrong, rounding = _shape_mistakes(answers, expected, layers)
+        if not wrong:
+            continue
+        hints = [_OFF_BY_ONE] if rounding else []
+        for name in layers[2:6]:  # the four stages
+            try:
+                channels = int(answers[name][1])
+            except (KeyError, TypeError, ValueError, IndexError):
+                continue
+            if channels * 4 == expected[name][1]:
+                hints.append(f"{name}'s channels: a bottleneck block outputs 4 times its width")
+                break
+        return CheckResult(False, f"{where}: {len(wrong)} of {len(layers)} wrong: "
+                                  + "; ".join(wrong)
+                                  + (f" ({'; '.join(hints)})" if hints else ""))
+    return CheckResult(True, f"right for all {len(cases)} input sizes, odd ones and 1x1 included "
+                             "(the last map is the input size divided by 32, rounded up)")
+
+
+def _basic_block_cases(rng) -> list[tuple[int, int, int, int, int]]:
+    """(in_channels, out_channels, stride, H, W): identity, both changes, channels only, stride
+    only, then random configurations; the sizes are odd or not square on purpose.
+    """
+    cases = [(8, 8, 1, 6, 7), (8, 16, 2, 7, 9), (8, 16, 1, 6, 6), (16, 16, 2, 9, 5)]
+    for _ in range(2):
+        cases.append((int(rng.choice([4, 8, 12])), int(rng.choice([4, 8, 12])),
+                      int(rng.integers(1, 3)), int(rng.integers(3, 11)),
+                      int(rng.integers(3, 11))))
+    return cases
+
+
+def _randomize(block, generator) -> None:
+    """Give every conv and batch norm of ``block`` random weights and running statistics."""
+    import torch
+    from torch import nn
+
+    def rand(t, low, high):
+        return low + (high - low) * torch.rand(t.shape, generator=generator)
+
+    with torch.no_grad():
+        for m in block.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_in = m.weight[0].numel()
+                m.weight.copy_(torch.randn(m.weight.shape, generator=generator)
+                               * (2 / fan_in) ** 0.5)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(rand(m.weight, 0.5, 1.5))
+                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=generator))
+                m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=generator))
+                m.running_var.copy_(rand(m.running_var, 0.5, 1.5))
+
+
+def _parameter_hint(got: int, expected: int, in_ch: int, out_ch: int, projection: bool) -> str:
+    """Why a residual block has ``got`` trainable parameters instead of ``expected``."""
+    diff = got - expected
+    shortcut = in_ch * out_ch + 2 * out_ch
+    if not projection and diff == shortcut:
+        return (f"{diff:,} extra parameters: this block keeps the shape of x, so its shortcut "
+                "is the identity, which has none")
+    if projection and diff == -shortcut:
+        return (f"{-diff:,} parameters missing: this block changes the shape of x, so its "
+                "shortcut needs weights")
+    if projection and diff == 8 * in_ch * out_ch:
+        return f"{diff:,} extra parameters: the projection is a 1x1 convolution"
+    if diff == 2 * out_ch + (out_ch if projection else 0):
+        return (f"{diff:,} extra parameters: a convolution followed by a batch norm needs no "
+                "bias (the batch norm's shift is one)")
+    if -diff == 4 * out_ch + (2 * out_ch if projection else 0):
+        return f"{-diff:,} parameters missing: a batch norm follows every convolution"
+    return f"{got:,} trainable parameters, but this block has {expected:,}"
+
+
+def _behaviour_hint(x, got, ref) -> str:
+    """Name a typical mistake when ``got`` is what the reference block ``ref`` (eval mode)
+    would compute with that mistake; "" when it is none of them.
+    """
+    import torch
+    from torch.nn import functional as F
+
+    with torch.no_grad():
+        s = x if ref.downsample is None else ref.downsample(x)
+        h = ref.bn1(ref.conv1(x))
+        f = ref.bn2(ref.conv2(torch.relu(h)))
+        variants = [
+            (f + s, "the last ReLU is missing (it comes after the addition)"),
+            (torch.relu(f) + s, "the last ReLU comes after adding the shortcut, not before"),
+            (torch.relu(f), "the shortcut is not added"),
+            (torch.relu(ref.bn2(ref.conv2(h)) + s), "a ReLU is missing between the two "
+                                                    "convolutions"),
+        ]
+        stride = ref.conv1.stride[0]
+        if stride != 1:
+            h1 = torch.relu(ref.bn1(F.conv2d(x, ref.conv1.weight, padding=1)))
+            f2 = ref.bn2(F.conv2d(h1, ref.conv2.weight, stride=stride, padding=1))
+            variants.append((torch.relu(f2 + s), "the stride belongs on the first 3x3 "
+                                                 "convolution"))
+    for value, hint in variants:
+        if value.shape == got.shape and torch.allclose(value, got, rtol=1e-4, atol=1e-4):
+            return hint
+    return ""
+
+
+def check_basic_block(factory: Callable, seed: int = 0) -> CheckResult:
+    """Check ``factory(in_channels, out_channels, stride) -> nn.Module``: a residual basic
+    block ``relu(F(x) + shortcut(x))`` with F = 3x3 conv (the stride) -> batch norm -> relu ->
+    3x3 conv -> batch norm (padding 1, no conv biases), and a shortcut that is the identity
+    where the block keeps the shape of x and a 1x1 conv (the stride) + batch norm where it does
+    not, like ``cnnkit.models.BasicBlock(in_channels, out_channels, stride)``.
+
+    Per configuration: the output shape for x: (2, in_channels, H, W); the number of trainable
+    parameters; with every parameter zero, an identity block must return relu(x); then, with
+    the layers named ``conv1, bn1, conv2, bn2`` and ``shortcut`` (an ``nn.Sequential`` of the
+    conv and the batch norm, where there is one), the reference block's random weights are
+    loaded and the outputs compared in eval mode.
+    """
+    if factory is None:
+        return _not_attempted("write the block")
+    import torch
+    from torch import nn
+
+    from cnnkit.models import BasicBlock
+
+    def count(module) -> int:
+        return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+    cases = _basic_block_cases(np.random.default_rng(seed))
+    for i, (in_ch, out_ch, stride, H, W) in enumerate(cases):
+        generator = torch.Generator().manual_seed(1000 * seed + i)
+        where = f"in_channels={in_ch}, out_channels={out_ch}, stride={stride}"
+        block, failure = _call(factory, in_ch, out_ch, stride, where=where)
+        if failure is not None:
+            return failure
+        if not isinstance(block, nn.Module):
+            return CheckResult(False, f"{where}: the block must be an nn.Module; got "
+                                      f"{type(block).__name__}")
+        ref = BasicBlock(in_ch, out_ch, stride).eval()
+        _randomize(ref, generator)
+        projection = ref.downsample is not None
+        x = torch.randn(2, in_ch, H, W, generator=generator)
+        where_x = f"{where}, x of shape {tuple(x.shape)}"
+        with torch.no_grad():
+            expected = ref(x.clone())
+            got, failure = _call(block.eval(), x.clone(), where=where_x)
+        if failure is not None:
+            if "must match the size" in failure.message:
+                return CheckResult(False, failure.message + " (a shape mismatch at the "
+                                   "addition: where a block changes the channels or the size, "
+                                   "its shortcut needs a projection)")
+            return failure
+        if not isinstance(got, torch.Tensor):
+            return CheckResult(False, f"{where_x}: forward must return a tensor; got "
+                                      f"{type(got).__name__}")
+        if tuple(got.shape) != tuple(expected.shape):
+            return CheckResult(False, f"{where_x}: output shape {tuple(got.shape)}, expected "
+                                      f"{tuple(expected.shape)}")
+        if count(block) != count(ref):
+            return CheckResult(False, f"{where}: " + _parameter_hint(
+                count(block), count(ref), in_ch, out_ch, projection))
+        if not projection:  # F(x) = 0 when every parameter is zero: only the shortcut is left
+            with torch.no_grad():
+                for p in block.parameters():
+                    p.zero_()
+                out, failure = _call(block, x.clone(), where=where_x)
+            if failure is not None:
+                return failure
+            relu_x = torch.relu(x)
+            if not torch.allclose(out, relu_x, atol=1e-6):
+                if torch.allclose(out, torch.zeros_like(out)):
+                    hint = "it returns zeros: the shortcut (x itself) is not added"
+                elif torch.allclose(out, x):
+                    hint = "it returns x, not relu(x): the last ReLU comes after the addition"
+                else:
+                    hint = "it does not return relu(x)"
+                return CheckResult(False, f"{where_x}: with every parameter zero, F(x) = 0 and "
+                                          f"the block should return relu(shortcut(x)); {hint}")
+        state = {k.replace("downsample.", "shortcut."): v for k, v in ref.state_dict().items()}
+        mine = block.state_dict()
+        missing = [k for k in state if k not in mine]
+        unexpected = [k for k in mine if k not in state]
+        if missing or unexpected:
+            found = "; ".join(text for text in (
+                f"missing {', '.join(missing[:4])}" if missing else "",
+                f"unexpected {', '.join(unexpected[:4])}" if unexpected else "") if text)
+            return CheckResult(False, f"{where}: name the layers conv1, bn1, conv2, bn2 and "
+                                      f"shortcut as the task says, so that the reference "
+                                      f"block's weights can be loaded ({found})")
+        for key, value in state.items():
+            if tuple(mine[key].shape) != tuple(value.shape):
+                return CheckResult(False, f"{where}: {key} has shape {tuple(mine[key].shape)}, "
+                                          "which is wrong")
+        block.load_state_dict(state)
+        with torch.no_grad():
+            got, failure = _call(block.eval(), x.clone(), where=where_x)
+        if failure is not None:
+            return failure
+        if not torch.allclose(got, expected, rtol=1e-4, atol=1e-4):
+            hint = _behaviour_hint(x, got, ref)
+            index = _first_difference(got.detach().double().numpy(),
+                                      expected.double().numpy())
+            return CheckResult(False, f"{where_x}: with the reference block's weights, "
+                                      f"out[{_index_text(index)}] = {got[index].item():.4g}, "
+                                      f"expected {expected[index].item():.4g}"
+                                      + (f" ({hint})" if hint else ""))
+    return CheckResult(True, f"right on {len(cases)} blocks: shapes, parameters (an identity "
+                             "shortcut has none) and outputs with the reference weights")

@@ -9,6 +9,7 @@ import numpy as np
 from cnnkit.checks._result import (
     CheckResult,
     _as_floats,
+    _call,
     _not_attempted,
 )
 
@@ -17,6 +18,9 @@ __all__ = [
     "check_accuracy_fn",
     "DIGIT_AUGMENTATION_QUESTIONS",
     "check_digit_augmentations",
+    "check_train_step",
+    "AUGMENTATION_LABEL_QUESTIONS",
+    "check_augmentation_labels",
 ]
 
 
@@ -189,3 +193,203 @@ def check_digit_augmentations(answers: dict) -> CheckResult:
                                   + "; ".join(wrong))
     return CheckResult(True, "all right: augment only with changes that keep the label; "
                              "flips and big rotations change what a digit is")
+
+
+# --- the graded exercises (exercises/source/04_mnist) ---------------------------------------------
+
+
+def _train_step_case(seed: int):
+    """A tiny classifier, its SGD settings and two batches: (model, lr, [(x, y), (x, y)]).
+
+    x: (5, 1, 3, 4) float32, y: (5,) int64 in 0..2. The global torch RNG is left untouched.
+    """
+    import torch
+    from torch import nn
+
+    torch_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
+    finally:
+        torch.random.set_rng_state(torch_state)
+    gen = torch.Generator().manual_seed(seed + 1000)
+    batches = [(torch.randn(5, 1, 3, 4, generator=gen), torch.randint(0, 3, (5,), generator=gen))
+               for _ in range(2)]
+    return model, 0.5, batches
+
+
+def _reference_steps(model, lr: float, batches, *, zero_grad: bool = True):
+    """Run SGD steps on a copy of ``model``: ([loss per step], [parameters after each step])."""
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+
+    model = copy.deepcopy(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    losses, params = [], []
+    for x, y in batches:
+        if zero_grad:
+            optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        params.append([p.detach().clone() for p in model.parameters()])
+    return losses, params
+
+
+def _same_params(a, b) -> bool:
+    import torch
+
+    return all(torch.allclose(p, q, rtol=1e-5, atol=1e-6) for p, q in zip(a, b, strict=True))
+
+
+def _loss_hint(model, x, y, got: float) -> str:
+    """Which usual mistake gives the loss ``got`` on the batch (x, y), or a general hint."""
+    import torch
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        logits = model(x)
+        one_hot = F.one_hot(y, logits.shape[1]).to(logits.dtype)
+        mistakes = {
+            "you applied softmax before the cross-entropy: F.cross_entropy takes the raw "
+            "logits and does the log-softmax itself": F.cross_entropy(logits.softmax(1), y),
+            "that is the sum over the batch; the loss is the mean per sample":
+                F.cross_entropy(logits, y, reduction="sum"),
+            "that is a mean squared error; classification uses the cross-entropy":
+                F.mse_loss(logits, one_hot),
+            "that is a mean squared error on the probabilities; classification uses the "
+            "cross-entropy": F.mse_loss(logits.softmax(1), one_hot),
+        }
+    for hint, value in mistakes.items():
+        if abs(got - float(value)) < 1e-5 * max(1.0, abs(float(value))):
+            return hint
+    return "the cross-entropy of the model's logits for this batch, before the step"
+
+
+def check_train_step(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(model, optimizer, images, labels) -> loss``: one training step (clear the
+    gradients, forward, cross-entropy, backward, optimizer step) returning the batch's loss as
+    a Python float. Two steps with SGD on a tiny model (images (5, 1, 3, 4), 3 classes) are
+    compared with the reference, loss by loss and parameter by parameter.
+    """
+    import copy
+
+    import torch
+
+    if fn is None:
+        return _not_attempted("write train_step(model, optimizer, images, labels)")
+    model, lr, batches = _train_step_case(seed)
+    want_losses, want_params = _reference_steps(model, lr, batches)
+    _, accumulated = _reference_steps(model, lr, batches, zero_grad=False)
+    start = [p.detach().clone() for p in model.parameters()]
+    student = copy.deepcopy(model)
+    optimizer = torch.optim.SGD(student.parameters(), lr=lr)
+    for step, (x, y) in enumerate(batches, 1):
+        before = [p.detach().clone() for p in student.parameters()]
+        where = f"step {step} (SGD, images {tuple(x.shape)})"
+        got, failure = _call(fn, student, optimizer, x.clone(), y.clone(), where=where)
+        if failure is not None:
+            return failure
+        if got is None:
+            return CheckResult(False, f"{where}: returned None; return the batch's loss "
+                                      "as a float")
+        if isinstance(got, torch.Tensor):
+            return CheckResult(False, f"{where}: returned a tensor; return loss.item(), a "
+                                      "Python float (a tensor keeps the whole graph of the "
+                                      "step alive, and summing them over an epoch leaks memory)")
+        if not isinstance(got, float):
+            return CheckResult(False, f"{where}: returned {type(got).__name__}; return the "
+                                      "batch's loss as a Python float")
+        want = want_losses[step - 1]
+        if abs(got - want) > 1e-5 * max(1.0, abs(want)):
+            # the loss of the batch, on the weights before this step
+            return CheckResult(False, f"{where}: loss {got:.5f}, expected {want:.5f}: "
+                                      + _loss_hint(_model_with(model, before), x, y, got))
+        now = list(student.parameters())
+        if _same_params(now, before):
+            return CheckResult(False, f"{where}: the loss is right but no parameter changed: "
+                                      "call optimizer.step() after loss.backward() (and clear "
+                                      "the gradients before backward, not between backward and "
+                                      "step)")
+        if _same_params(now, want_params[step - 1]):
+            continue
+        if step == 2 and _same_params(now, accumulated[1]):
+            return CheckResult(False, f"{where}: step 1 was right, step 2 used the gradients of "
+                                      "both batches: gradients accumulate in .grad, clear them "
+                                      "(optimizer.zero_grad()) before each backward")
+        if _same_params(now, start) and step == 2:
+            return CheckResult(False, f"{where}: the parameters are back where they started")
+        names = [n for n, _ in student.named_parameters()]
+        diffs = [float((p.detach() - q).abs().max()) for p, q in
+                 zip(now, want_params[step - 1], strict=True)]
+        worst = int(np.argmax(diffs))
+        return CheckResult(False, f"{where}: the loss is right but the parameters differ from "
+                                  f"one SGD step (most in {names[worst]}, by {diffs[worst]:.3g}): "
+                                  "one backward and one optimizer.step() per call, on this "
+                                  "batch's loss, with the optimizer you are given")
+    return CheckResult(True, "right for two steps: gradients cleared, cross-entropy, backward, "
+                             "step, and the loss returned as a float")
+
+
+def _model_with(model, params):
+    """A copy of ``model`` with the parameter values ``params`` (in parameters() order)."""
+    import copy
+
+    import torch
+
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for p, value in zip(other.parameters(), params, strict=True):
+            p.copy_(value)
+    return other
+
+
+# key -> (the augmentation, does it keep a digit's label?)
+_LABEL_QUESTIONS: dict[str, tuple[str, bool]] = {
+    "a": ("mirror the image left to right (seed 004's RandomHorizontalFlip)", False),
+    "b": ("flip the image upside down", False),
+    "c": ("rotate by a random angle of at most 10 degrees", True),
+    "d": ("rotate by 90 degrees", False),
+    "e": ("shift by at most 2 pixels in each direction, filling with black", True),
+    "f": ("zoom in or out by at most 10%", True),
+    "g": ("rotate by 180 degrees", False),
+    "h": ("add a little random noise to every pixel", True),
+}
+
+AUGMENTATION_LABEL_QUESTIONS: dict[str, str] = {k: q for k, (q, _) in _LABEL_QUESTIONS.items()}
+"""key -> an augmentation of MNIST training digits; the graded question: does it keep every
+digit's label (True) or can it turn a digit into something else (False)?"""
+
+
+def check_augmentation_labels(answers: dict) -> CheckResult:
+    """Check ``answers`` = {key: True/False} for ``AUGMENTATION_LABEL_QUESTIONS``: does the
+    augmentation keep every digit's label? Only the number of wrong answers is reported (each
+    answer is one of two values: naming the wrong keys would give them away).
+    """
+    what = "True or False for each augmentation"
+    if answers is None:
+        return _not_attempted(f"say {what}")
+    if not isinstance(answers, dict):
+        return CheckResult(False, "answers must be a dict like {'a': True, ...}; got "
+                                  f"{type(answers).__name__}")
+    if not answers or all(v is None for v in answers.values()):
+        return _not_attempted(f"say {what}")
+    unknown = sorted(set(answers) - set(_LABEL_QUESTIONS), key=str)
+    if unknown:
+        return CheckResult(False, f"unknown keys {unknown}: use the keys "
+                                  f"{', '.join(_LABEL_QUESTIONS)}")
+    missing = [k for k in _LABEL_QUESTIONS
+               if not isinstance(answers.get(k), (bool, np.bool_))]
+    if missing:
+        return CheckResult(False, f"answer True or False for every key; not yet: "
+                                  f"{', '.join(missing)}")
+    wrong = sum(bool(answers[k]) != keeps for k, (_, keeps) in _LABEL_QUESTIONS.items())
+    if wrong:
+        return CheckResult(False, f"{wrong} of {len(_LABEL_QUESTIONS)} wrong (picture a 1, 2, "
+                                  "6, 7 and 9 after each change: is every one still that digit, "
+                                  "and not another one or no digit at all?)")
+    return CheckResult(True, "all right: augment only with changes that keep every label; "
+                             "mirrors, flips and large rotations change what a digit is")
