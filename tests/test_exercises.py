@@ -125,6 +125,17 @@ def test_source_has_graded_parts_and_states_the_total(lesson):
     assert all(answers for _, _, answers in parts_with_answers(nb))
 
 
+
+def test_the_instructor_guide_lists_every_lesson_with_its_parts_and_points():
+    guide = (EXERCISES / "README.md").read_text(encoding="utf-8")
+    n_parts = n_points = 0
+    for lesson in LESSONS:
+        parts = grading.graded_parts(source_path(lesson))
+        points = sum(p for _, p in parts)
+        assert f"| `{lesson}` | {len(parts)} | {points:g} |" in guide, lesson
+        n_parts, n_points = n_parts + len(parts), n_points + points
+    assert f"Total: {n_points:g} points in {n_parts} parts." in guide
+
 # --- release -----------------------------------------------------------------------------------
 
 
