@@ -93,3 +93,99 @@ def test_diagonal_kernel(kernel, ok, fragment):
 def test_check_result_renders_in_notebooks():
     html = checks.CheckResult(False, "a <b>")._repr_html_()
     assert "&lt;b&gt;" in html and "#b00" in html
+
+
+# --- the checks named for any lesson: check_conv, check_pool, check_param_count -------------------
+
+
+def conv_layer(x, w, b, stride, padding):
+    from cnnkit import conv
+
+    return conv.conv2d_loops(x, w, b, stride=stride, padding=padding)
+
+
+def test_check_conv_accepts_a_layer_and_names_the_usual_mistakes():
+    assert checks.check_conv(conv_layer)
+    assert checks.check_conv_layer(conv_layer)  # the name lesson 1's graded part uses
+
+    def flipped(x, w, b, stride, padding):
+        return conv_layer(x, w[:, :, ::-1, ::-1], b, stride, padding)
+
+    result = checks.check_conv(flipped)
+    assert not result and "kernel is flipped" in result.message
+
+    def one_too_many(x, w, b, stride, padding):  # the size formula without the floor's -1
+        out = conv_layer(x, w, b, stride, padding)
+        return np.pad(out, ((0, 0), (0, 0), (0, 1), (0, 0)))
+
+    result = checks.check_conv(one_too_many)
+    assert not result and "off by one in the size formula" in result.message
+    result = checks.check_conv(lambda x, w, b, s, p: conv_layer(x, w, 0 * b, s, p))
+    assert not result and "bias" in result.message
+    assert "not attempted" in checks.check_conv(None).message
+    result = checks.check_conv(lambda *args: "nothing")
+    assert not result and "not an array of numbers" in result.message
+
+
+def pool_layer(x, kernel_size, stride, mode):
+    from cnnkit import pool
+
+    if mode == "max":
+        return pool.max_pool2d_loops(x, kernel_size, stride)
+    return pool.avg_pool2d(x, kernel_size, stride)
+
+
+def test_check_pool_accepts_a_layer_and_names_the_usual_mistakes():
+    assert checks.check_pool(pool_layer)
+    result = checks.check_pool(lambda x, k, s, mode: pool_layer(x, k, k, mode))
+    assert not result and "moved by kernel_size, not by stride" in result.message
+    result = checks.check_pool(
+        lambda x, k, s, mode: pool_layer(x, k, s, "avg" if mode == "max" else "max"))
+    assert not result and "modes are swapped" in result.message
+    result = checks.check_pool(lambda x, k, s, mode: pool_layer(x, k, s, mode)[:, :, :-1])
+    assert not result and "output shape" in result.message and "expected" in result.message
+
+    def channels_mixed(x, k, s, mode):  # pools every channel with the first one's maxima
+        out = pool_layer(x, k, s, mode)
+        return np.broadcast_to(out[:, :1], out.shape)
+
+    result = checks.check_pool(channels_mixed)
+    assert not result and "out[0, 1," in result.message
+
+    def unattempted(x, k, s, mode):
+        raise NotImplementedError
+
+    assert "not attempted" in checks.check_pool(unattempted).message
+    result = checks.check_pool(lambda x, k, s, mode: 1 / 0)
+    assert not result and "ZeroDivisionError" in result.message
+
+
+def test_check_param_count_names_the_usual_mistakes_never_the_count():
+    from torch import nn
+
+    conv = nn.Conv2d(3, 16, 3)  # 16 * 3 * 3 * 3 + 16 = 448
+    assert checks.check_param_count(conv, 448)
+    assert checks.check_param_count(conv, 448.0)
+    cases = {
+        432: "biases are missing",
+        448 * 30 * 30: "900 times too many",  # counted once per output position
+        449: "too high",
+        447: "too low",
+    }
+    for answer, hint in cases.items():
+        result = checks.check_param_count(conv, answer)
+        assert not result and hint in result.message, (answer, result)
+        assert "448" not in result.message.replace(f"{answer:,}", "")  # never the count
+    stem = nn.Sequential(nn.Conv2d(3, 64, 7, bias=False), nn.BatchNorm2d(64))
+    assert checks.check_param_count(stem, 3 * 64 * 49 + 2 * 64)
+    result = checks.check_param_count(stem, 3 * 64 * 49 + 4 * 64)
+    assert not result and "running mean and variance" in result.message
+    frozen = nn.Linear(10, 5)
+    frozen.bias.requires_grad_(False)
+    assert checks.check_param_count(frozen, 50)
+    result = checks.check_param_count(frozen, 55)
+    assert not result and "frozen" in result.message
+    assert "not attempted" in checks.check_param_count(conv, None).message
+    assert "whole number" in checks.check_param_count(conv, "448").message
+    assert "whole number" in checks.check_param_count(conv, 448.5).message
+    assert "torch.nn.Module" in checks.check_param_count("conv1", 448).message

@@ -8,19 +8,21 @@ raises ``NotImplementedError``) is reported as such, not as an error, so a noteb
 top to bottom.
 
 One module per lesson (``convolution``, ``pooling``, ``lenet``, ``training``, ``cifar``,
-``resnet``); everything is importable from ``cnnkit.checks``.
+``resnet``) and ``parameters`` (``check_param_count``, for any layer); everything is
+importable from ``cnnkit.checks``.
 """
 
-from cnnkit.checks import cifar, convolution, lenet, pooling, resnet, training
+from cnnkit.checks import cifar, convolution, lenet, parameters, pooling, resnet, training
 from cnnkit.checks._result import CheckResult
 from cnnkit.checks.cifar import *  # noqa: F403 (each module's __all__)
 from cnnkit.checks.convolution import *  # noqa: F403 (each module's __all__)
 from cnnkit.checks.lenet import *  # noqa: F403 (each module's __all__)
+from cnnkit.checks.parameters import *  # noqa: F403 (each module's __all__)
 from cnnkit.checks.pooling import *  # noqa: F403 (each module's __all__)
 from cnnkit.checks.resnet import *  # noqa: F403 (each module's __all__)
 from cnnkit.checks.training import *  # noqa: F403 (each module's __all__)
 
 __all__ = ["CheckResult"]
-for _module in (convolution, pooling, lenet, training, cifar, resnet):
+for _module in (parameters, convolution, pooling, lenet, training, cifar, resnet):
     __all__ += _module.__all__
 del _module

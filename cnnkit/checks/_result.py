@@ -50,20 +50,29 @@ def _as_floats(value) -> tuple[float, ...] | None:
     return tuple(float(v) for v in arr)
 
 
-def _call(fn: Callable, *args, where: str) -> tuple[object, CheckResult | None]:
+def _call(fn: Callable, *args, where: str, as_array: bool = False
+          ) -> tuple[object, CheckResult | None]:
     """Run a student's ``fn(*args)`` for one case of a check.
 
     Returns ``(result, None)``, or ``(None, failure)`` where ``failure`` says that the
     function is not attempted yet (it raises ``NotImplementedError``) or what it raised on
     the case described by ``where`` (e.g. "image (5, 5), size 2"): a student's bug is
-    reported, never raised.
+    reported, never raised. With ``as_array``, the result comes back as a float64 array, and
+    a result that is not an array of numbers is a failure too.
     """
     try:
-        return fn(*args), None
+        result = fn(*args)
     except NotImplementedError:
         return None, _not_attempted("the function still raises NotImplementedError")
     except Exception as err:  # the student's bug, reported rather than raised
         return None, CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+    if as_array:
+        try:
+            result = np.asarray(result, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            return None, CheckResult(False, f"{where}: returned a {type(result).__name__}, "
+                                            f"not an array of numbers ({err})")
+    return result, None
 
 
 def _check_answers(answers, expected: dict, *, what: str, questions: dict | None = None,

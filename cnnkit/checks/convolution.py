@@ -9,6 +9,7 @@ import numpy as np
 from cnnkit import conv
 from cnnkit.checks._result import (
     CheckResult,
+    _call,
     _check_answers,
     _first_difference,
     _index_text,
@@ -20,6 +21,7 @@ __all__ = [
     "check_output_sizes",
     "check_conv_single",
     "check_diagonal_kernel",
+    "check_conv",
     "check_conv_layer",
     "check_conv_backward_dw_db",
 ]
@@ -79,13 +81,10 @@ def check_conv_single(fn: Callable, seed: int = 0, with_stride: bool = True) -> 
                                padding=padding)[0, 0]
         where = (f"image {image.shape}, kernel {kernel.shape}, stride={stride}, "
                  f"padding={padding}")
-        try:
-            args = (stride, padding) if with_stride else (padding,)
-            got = fn(image.copy(), kernel.copy(), *args)
-        except NotImplementedError:
-            return _not_attempted("the function still raises NotImplementedError")
-        except Exception as err:  # the student's bug, reported rather than raised
-            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        args = (stride, padding) if with_stride else (padding,)
+        got, failure = _call(fn, image.copy(), kernel.copy(), *args, where=where)
+        if failure is not None:
+            return failure
         got = np.asarray(got)
         if got.shape != expected.shape:
             return CheckResult(False, f"{where}: output shape {got.shape}, expected "
@@ -147,13 +146,23 @@ def _conv_layer_cases(rng) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int
     return cases
 
 
-def check_conv_layer(fn: Callable, seed: int = 0) -> CheckResult:
+def _size_hint(got: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """A hint when spatial sizes (the last two axes) are off by one: the size formula."""
+    if got[:-2] == expected[:-2] and all(abs(g - e) <= 1 for g, e in zip(got[-2:], expected[-2:],
+                                                                        strict=True)):
+        return "; off by one in the size formula floor((n + 2p - k) / s) + 1"
+    return ""
+
+
+def check_conv(fn: Callable, seed: int = 0) -> CheckResult:
     """Check ``fn(x, w, b, stride, padding) -> out``: a convolution layer (cross-correlation,
     zero padding, one bias per filter), as ``cnnkit.conv.conv2d_loops``.
 
     x: (N, C, H, W)   w: (F, C, kh, kw)   b: (F,)   stride, padding: ints
     out: (N, F, Ho, Wo). Tested against ``cnnkit.conv.conv2d`` on fixed and random cases
-    (several images, channels and filters; strides, padding, non-square kernels).
+    (several images, channels and filters; strides, padding, non-square kernels). A wrong
+    answer gets the first case and index that differ, and a hint for the usual mistakes: a
+    size off by one, a flipped kernel (true convolution), a missing bias.
     """
     if fn is None:
         return _not_attempted("write the function")
@@ -162,25 +171,32 @@ def check_conv_layer(fn: Callable, seed: int = 0) -> CheckResult:
         expected = conv.conv2d(x, w, b, stride=stride, padding=padding)
         where = (f"x {x.shape}, w {w.shape}, b {b.shape}, stride={stride}, "
                  f"padding={padding}")
-        try:
-            got = fn(x.copy(), w.copy(), b.copy(), stride, padding)
-        except NotImplementedError:
-            return _not_attempted("the function still raises NotImplementedError")
-        except Exception as err:  # the student's bug, reported rather than raised
-            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
-        got = np.asarray(got, dtype=np.float64)
+        got, failure = _call(fn, x.copy(), w.copy(), b.copy(), stride, padding, where=where,
+                             as_array=True)
+        if failure is not None:
+            return failure
         if got.shape != expected.shape:
             return CheckResult(False, f"{where}: output shape {got.shape}, expected "
-                                      f"{expected.shape} (N, F, Ho, Wo)")
+                                      f"{expected.shape} (N, F, Ho, Wo)"
+                                      + _size_hint(got.shape, expected.shape))
         if not np.allclose(got, expected, atol=1e-9):
             index = _first_difference(got, expected)
             hint = ""
+            flipped = conv.conv2d(x, w[:, :, ::-1, ::-1], b, stride=stride, padding=padding)
             if np.allclose(got, expected - b[None, :, None, None], atol=1e-9):
                 hint = "; the bias b[f] is missing"
+            elif np.allclose(got, flipped, atol=1e-9):
+                hint = ("; the kernel is flipped: a CNN layer cross-correlates (lesson 1, "
+                        "section 1)")
             return CheckResult(False, f"{where}: out[{_index_text(index)}] = {got[index]:.4g}, "
                                       f"expected {expected[index]:.4g}{hint}")
     return CheckResult(True, f"matches the reference on {len(cases)} cases (batches, channels, "
                              "filters, strides, padding)")
+
+
+def check_conv_layer(fn: Callable, seed: int = 0) -> CheckResult:
+    """:func:`check_conv` under the name lesson 1's graded exercise uses."""
+    return check_conv(fn, seed)
 
 
 def check_conv_backward_dw_db(fn: Callable, seed: int = 0) -> CheckResult:
@@ -198,12 +214,9 @@ def check_conv_backward_dw_db(fn: Callable, seed: int = 0) -> CheckResult:
         dout = rng.standard_normal(conv.conv2d(x, w, stride=stride, padding=padding).shape)
         _, dw_ref, db_ref = conv.conv2d_backward(dout, x, w, stride=stride, padding=padding)
         where = f"x {x.shape}, w {w.shape}, stride={stride}, padding={padding}"
-        try:
-            result = fn(dout.copy(), x.copy(), w.copy(), stride, padding)
-        except NotImplementedError:
-            return _not_attempted("the function still raises NotImplementedError")
-        except Exception as err:  # the student's bug, reported rather than raised
-            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        result, failure = _call(fn, dout.copy(), x.copy(), w.copy(), stride, padding, where=where)
+        if failure is not None:
+            return failure
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             return CheckResult(False, f"{where}: return a pair (dw, db); got "
                                       f"{type(result).__name__}")

@@ -93,12 +93,9 @@ def check_table_conv_params(fn: Callable, seed: int = 0) -> CheckResult:
     for table, k in cases:
         expected = sum(p.numel() for p in TableConv2d(table, k).parameters())
         where = f"table of shape {table.shape} with {int(table.sum())} links, kernel_size={k}"
-        try:
-            got = fn(table.copy(), k)
-        except NotImplementedError:
-            return _not_attempted("the function still raises NotImplementedError")
-        except Exception as err:  # the student's bug, reported rather than raised
-            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        got, failure = _call(fn, table.copy(), k, where=where)
+        if failure is not None:
+            return failure
         if got != expected:
             return CheckResult(False, f"{where}: got {got}, expected {expected}")
     return CheckResult(True, f"right on {len(cases)} tables, C3's included (1,516)")

@@ -9,6 +9,7 @@ import numpy as np
 from cnnkit import conv, pool
 from cnnkit.checks._result import (
     CheckResult,
+    _call,
     _check_answers,
     _first_difference,
     _index_text,
@@ -19,6 +20,7 @@ __all__ = [
     "POOL_SIZE_QUESTIONS",
     "check_pool_sizes",
     "check_pool_single",
+    "check_pool",
     "check_max_pool_backward",
     "POOLING_PARAMETER_QUESTIONS",
     "check_pooling_parameters",
@@ -85,12 +87,9 @@ def check_pool_single(fn: Callable, seed: int = 0, with_stride: bool = True) -> 
             expected = reference(image[None, None], size, stride)[0, 0]
             where = f"{mode} pooling of image {image.shape}, size={size}, stride={stride}"
             args = (stride, mode) if with_stride else (mode,)
-            try:
-                got = np.asarray(fn(image.copy(), size, *args), dtype=np.float64)
-            except NotImplementedError:
-                return _not_attempted("the function still raises NotImplementedError")
-            except Exception as err:  # the student's bug, reported rather than raised
-                return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+            got, failure = _call(fn, image.copy(), size, *args, where=where, as_array=True)
+            if failure is not None:
+                return failure
             if got.shape != expected.shape:
                 return CheckResult(False, f"{where}: output shape {got.shape}, expected "
                                           f"{expected.shape}")
@@ -101,6 +100,61 @@ def check_pool_single(fn: Callable, seed: int = 0, with_stride: bool = True) -> 
             checked += 1
     return CheckResult(True, f"max and average pooling match the reference on {checked} cases "
                              f"(odd sizes, negative values{', strides' if with_stride else ''})")
+
+
+def _pool_layer_cases(rng) -> list[tuple[np.ndarray, int, int]]:
+    """(x (N, C, H, W), kernel_size, stride): fixed, then random with overlapping windows
+    and sizes that are not multiples of the stride."""
+    cases = [(np.arange(32.0).reshape(1, 2, 4, 4), 2, 2), (rng.standard_normal((2, 3, 7, 5)), 3, 2)]
+    for _ in range(4):
+        k = int(rng.integers(1, 4))
+        N, C = (int(v) for v in rng.integers(1, 4, size=2))
+        H, W = (int(v) for v in rng.integers(k, 10, size=2))
+        cases.append((rng.standard_normal((N, C, H, W)), k, int(rng.integers(1, 4))))
+    return cases
+
+
+def check_pool(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(x, kernel_size, stride, mode) -> out``: a pooling layer, no padding.
+
+    x: (N, C, H, W)   kernel_size, stride: ints (windows may overlap, and H, W need not be
+    multiples of the stride: the last partial windows are dropped)   mode: "max" or "avg"
+    out: (N, C, Ho, Wo), each channel pooled on its own. Tested against ``cnnkit.pool``'s
+    ``max_pool2d`` and ``avg_pool2d`` on fixed and random cases. A wrong answer gets the first
+    case and index that differ, and a hint for the usual mistakes: a size off by one, the
+    stride ignored, the two modes swapped, channels mixed.
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    cases = _pool_layer_cases(np.random.default_rng(seed))
+    for x, k, s in cases:
+        for mode, reference in (("max", pool.max_pool2d), ("avg", pool.avg_pool2d)):
+            expected = reference(x, k, s)
+            where = f"{mode} pooling of x {x.shape}, kernel_size={k}, stride={s}"
+            got, failure = _call(fn, x.copy(), k, s, mode, where=where, as_array=True)
+            if failure is not None:
+                return failure
+            if got.shape != expected.shape:
+                hint = ""
+                if s != k and got.shape == reference(x, k, k).shape:
+                    hint = "; the windows moved by kernel_size, not by stride"
+                elif s != 1 and got.shape == reference(x, k, 1).shape:
+                    hint = "; the windows moved by 1, not by stride"
+                elif got.shape[:2] == expected.shape[:2] and all(
+                        abs(g - e) <= 1 for g, e in zip(got.shape[2:], expected.shape[2:],
+                                                        strict=True)):
+                    hint = "; off by one in the size formula floor((n - k) / s) + 1"
+                return CheckResult(False, f"{where}: output shape {got.shape}, expected "
+                                          f"{expected.shape} (N, C, Ho, Wo){hint}")
+            if not np.allclose(got, expected, atol=1e-9):
+                index = _first_difference(got, expected)
+                other = pool.avg_pool2d(x, k, s) if mode == "max" else pool.max_pool2d(x, k, s)
+                hint = "; the two modes are swapped" if np.allclose(got, other) else ""
+                return CheckResult(False, f"{where}: out[{_index_text(index)}] = "
+                                          f"{got[index]:.4g}, expected {expected[index]:.4g}"
+                                          f"{hint}")
+    return CheckResult(True, f"max and average pooling match the reference on {len(cases)} "
+                             "cases (batches, channels, overlapping windows, odd sizes)")
 
 
 def _max_pool_backward_cases(rng) -> list[tuple[str, np.ndarray, int]]:
@@ -137,12 +191,9 @@ def check_max_pool_backward(fn: Callable, seed: int = 0) -> CheckResult:
         dout = rng.integers(1, 10, size=(Ho, Wo)).astype(np.float64)  # easy to read
         expected = pool.max_pool2d_backward(dout[None, None], x, size)[0, 0]
         where = f"{name}, size={size}"
-        try:
-            got = np.asarray(fn(dout.copy(), image.copy(), size), dtype=np.float64)
-        except NotImplementedError:
-            return _not_attempted("the function still raises NotImplementedError")
-        except Exception as err:  # the student's bug, reported rather than raised
-            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        got, failure = _call(fn, dout.copy(), image.copy(), size, where=where, as_array=True)
+        if failure is not None:
+            return failure
         if got.shape != expected.shape:
             return CheckResult(False, f"{where}: dx has shape {got.shape}, expected "
                                       f"{expected.shape} (the shape of the image)")
@@ -238,12 +289,9 @@ def check_max_pool_indices(fn: Callable, seed: int = 0) -> CheckResult:
         out_ref, idx_ref = pool.max_pool2d(image[None, None], size, stride, return_indices=True)
         out_ref, idx_ref = out_ref[0, 0], idx_ref[0, 0]
         where = f"{name}, size={size}, stride={stride}"
-        try:
-            result = fn(image.copy(), size, stride)
-        except NotImplementedError:
-            return _not_attempted("the function still raises NotImplementedError")
-        except Exception as err:  # the student's bug, reported rather than raised
-            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        result, failure = _call(fn, image.copy(), size, stride, where=where)
+        if failure is not None:
+            return failure
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             return CheckResult(False, f"{where}: return a pair (out, indices); got "
                                       f"{type(result).__name__}")

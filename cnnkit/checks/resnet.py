@@ -130,12 +130,9 @@ def check_bottleneck_params(fn: Callable, seed: int = 0) -> CheckResult:
         shortcut = count(block.downsample) if block.downsample is not None else 0
         norms = sum(count(m) for m in block.modules() if isinstance(m, nn.BatchNorm2d))
         where = f"in_channels={in_ch}, channels={ch}, stride={stride}"
-        try:
-            got = fn(in_ch, ch, stride)
-        except NotImplementedError:
-            return _not_attempted("the function still raises NotImplementedError")
-        except Exception as err:  # the student's bug, reported rather than raised
-            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        got, failure = _call(fn, in_ch, ch, stride, where=where)
+        if failure is not None:
+            return failure
         if got == expected:
             continue
         hint = ""
@@ -188,12 +185,9 @@ def check_receptive_field(fn: Callable, seed: int = 0) -> CheckResult:
     for name, layers in _receptive_field_cases(np.random.default_rng(seed)):
         expected = _reference_field(layers)
         where = f"{name} {layers}"
-        try:
-            got = fn(list(layers))
-        except NotImplementedError:
-            return _not_attempted("the function still raises NotImplementedError")
-        except Exception as err:  # the student's bug, reported rather than raised
-            return CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
+        got, failure = _call(fn, list(layers), where=where)
+        if failure is not None:
+            return failure
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             return CheckResult(False, f"{where}: return a pair (receptive_field, jump); got "
                                       f"{got!r}")

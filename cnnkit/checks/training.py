@@ -160,13 +160,14 @@ DIGIT_AUGMENTATION_QUESTIONS: dict[str, bool] = {
     "slightly darker or lighter ink": True,
 }
 
-_AUGMENTATION_WHY = {
-    "horizontal flip": "a mirrored 2, 3, 4, 7 or 9 is not that digit any more (seed 004's bug)",
-    "vertical flip": "an upside-down 2 or 7 is not a digit; a 6 and a 9 swap",
-    "rotate by 180 degrees": "a 6 becomes a 9 and a 9 a 6: the label changes",
-    "rotate by up to 10 degrees": "people slant their writing that much; the digit stays the same",
-    "shift by up to 2 pixels": "a digit a little off-centre is still the same digit",
-    "slightly darker or lighter ink": "pens differ; the shape, and the label, stay the same",
+# what to think about when an answer is wrong: a question back, never the verdict
+_AUGMENTATION_HINTS = {
+    "horizontal flip": "picture a mirrored 2, 3 or 7: seed 004 trained on those",
+    "vertical flip": "picture a 7 upside down, and a 6",
+    "rotate by 180 degrees": "picture a 6 and a 9",
+    "rotate by up to 10 degrees": "how much do people slant their writing?",
+    "shift by up to 2 pixels": "is a digit a little off-centre another digit?",
+    "slightly darker or lighter ink": "does the pen decide which digit it is?",
 }
 
 
@@ -186,8 +187,7 @@ def check_digit_augmentations(answers: dict) -> CheckResult:
         if not isinstance(got, (bool, np.bool_)):
             wrong.append(f"{name}: answer True or False (got {got!r})")
         elif bool(got) != keeps:
-            wrong.append(f"{name}: {'it does' if keeps else 'it does not'}, "
-                         f"{_AUGMENTATION_WHY[name]}")
+            wrong.append(f"{name} ({_AUGMENTATION_HINTS[name]})")
     if wrong:
         return CheckResult(False, f"{len(wrong)} of {len(DIGIT_AUGMENTATION_QUESTIONS)} wrong: "
                                   + "; ".join(wrong))
