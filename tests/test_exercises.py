@@ -248,6 +248,8 @@ def expected_points(variant: str, parts) -> list[float]:
     raise AssertionError(variant)
 
 
+# The tests that use this fixture are marked slow: grading every lesson's submissions takes
+# about 4 minutes (6 of them are one time limit each).
 @pytest.fixture(scope="module")
 def graded(released, tmp_path_factory):
     submissions = tmp_path_factory.mktemp("submissions")
@@ -290,6 +292,7 @@ def points_of(result, student, lesson) -> list[float]:
     return [g.points for g in result.grades if (g.student, g.lesson) == (student, lesson)]
 
 
+@pytest.mark.slow
 def test_grades_csv(graded):
     rows = csv_rows(graded.grades_csv)
     assert list(rows[0]) == ["student", "lesson", "part", "points", "max"]
@@ -305,6 +308,7 @@ def test_grades_csv(graded):
     assert [s for s in graded.ignored if "notes.ipynb" in s]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS)
 @pytest.mark.parametrize("student", STUDENTS)
 def test_each_part_scores_as_expected(graded, lesson, student):
@@ -320,6 +324,7 @@ def test_each_part_scores_as_expected(graded, lesson, student):
     assert (graded.out / "autograded" / student / f"{lesson}.ipynb").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_tampered_test_cells_are_restored_and_reported(graded, lesson):
     parts = parts_with_answers(read(source_path(lesson)))
@@ -346,6 +351,7 @@ def log_sections(log: Path) -> dict[tuple[str, str], str]:
             for lesson, student, text in zip(pieces[1::3], pieces[2::3], pieces[3::3], strict=True)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_checksum_warnings_only_for_real_edits(graded, lesson):
     """nbgrader warns that the checksum of every test cell with hidden tests changed, for
@@ -362,6 +368,7 @@ def test_checksum_warnings_only_for_real_edits(graded, lesson):
     assert {cell for level, cell in found if level == "WARNING"} == {edited}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_infinite_loop_is_interrupted(graded, lesson):
     parts = parts_with_answers(read(source_path(lesson)))
@@ -373,6 +380,7 @@ def test_infinite_loop_is_interrupted(graded, lesson):
     assert graded.seconds < len(LESSONS) * (TIMEOUT + 60)
 
 
+@pytest.mark.slow
 def test_a_notebook_that_kills_its_kernel_fails_alone(graded):
     lesson = LESSONS[0]
     assert graded.status[("crashed", lesson)] == "failed"
@@ -384,6 +392,7 @@ def test_a_notebook_that_kills_its_kernel_fails_alone(graded):
     assert all(graded.status[(s, lesson)] == "graded" for s in STUDENTS)
 
 
+@pytest.mark.slow
 def test_the_gradebook_stays_out_of_the_repository(graded):
     for top in ROOT.iterdir():  # not .venv: nbgrader ships a gradebook.db among its own tests
         if top.name not in {".venv", ".git"}:
@@ -395,6 +404,7 @@ def test_the_gradebook_stays_out_of_the_repository(graded):
 # --- what is asked, and the command line -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_missing_submissions_score_zero(graded):
     assert points_of(graded, "partial", LESSONS[0]) == [0.0] * len(
         grading.graded_parts(source_path(LESSONS[0])))
