@@ -579,7 +579,7 @@ def _scores(course: _Course, lesson: str, student: str) -> dict[str, tuple[float
 
 def autograde(submissions: str | Path, out: str | Path = "build/grades", *,
               exercises: str | Path | None = None, timeout: float | None = None,
-              lessons: Iterable[str] | None = None) -> GradingResult:
+              lessons: Iterable[str] | None = None, progress: bool = True) -> GradingResult:
     """Autograde a folder of submissions (one subfolder per student) with nbgrader.
 
     submissions: ``<student>/<lesson>.ipynb`` or ``<student>/<lesson>/<lesson>.ipynb``.
@@ -590,6 +590,8 @@ def autograde(submissions: str | Path, out: str | Path = "build/grades", *,
         scores as an error; the rest of the notebook is still graded.
     lessons: the lessons to grade (default: every lesson with at least one submission). A
         student without a submission for a graded lesson gets 0 points (status "missing").
+    progress: a progress bar (tqdm, on stderr) over the (lesson, student) notebooks;
+        False: none.
 
     Every submission is graded against the current source notebooks (their tests, points and
     hidden tests): keep a lesson's source as it was released while its grading is open.
@@ -615,6 +617,10 @@ def autograde(submissions: str | Path, out: str | Path = "build/grades", *,
     out.mkdir(parents=True, exist_ok=True)
     result = GradingResult(out=out, ignored=ignored)
     log, handler = _logger(result.log)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(lessons_) * len(students), desc="grading", unit="notebook",
+               disable=not progress)
     try:
         with _Course(base, lessons_, timeout, log) as course:
             log.info("cnnkit.grading: lessons %s, students %s, %d s per cell", lessons_,
@@ -626,9 +632,12 @@ def autograde(submissions: str | Path, out: str | Path = "build/grades", *,
                 source = nbformat.read(str(_source_notebook(course.root, lesson)), as_version=4)
                 released = course.root / "release" / lesson / f"{lesson}.ipynb"
                 for student in students:
+                    bar.set_postfix_str(f"{lesson}, {student}")
                     _grade_one(course, result, source, released, lesson, student,
                                found.get((student, lesson)), feedback_config)
+                    bar.update()
     finally:
+        bar.close()
         _close_logger(log, handler)
     order = {lesson: i for i, lesson in enumerate(lessons_)}
     result.grades.sort(key=lambda g: (g.student, order[g.lesson]))  # stable: parts stay in order
