@@ -40,11 +40,18 @@ def _index_text(index: tuple[int, ...]) -> str:
     return ", ".join(str(i) for i in index)
 
 
+def _as_array(value, dtype=None) -> np.ndarray:
+    """A student's result (array, list, number or tensor, even one that requires grad) -> a
+    numpy array (of ``dtype`` when given). Raises TypeError or ValueError if it is none."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=dtype)
+
+
 def _as_floats(value) -> tuple[float, ...] | None:
     """A number, a sequence of numbers or a tensor/array -> a tuple of floats (None if not)."""
     try:
-        arr = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value,
-                         dtype=np.float64).reshape(-1)
+        arr = _as_array(value, np.float64).reshape(-1)
     except (TypeError, ValueError):
         return None
     return tuple(float(v) for v in arr)
@@ -68,7 +75,7 @@ def _call(fn: Callable, *args, where: str, as_array: bool = False
         return None, CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
     if as_array:
         try:
-            result = np.asarray(result, dtype=np.float64)
+            result = _as_array(result, np.float64)
         except (TypeError, ValueError) as err:
             return None, CheckResult(False, f"{where}: returned a {type(result).__name__}, "
                                             f"not an array of numbers ({err})")

@@ -8,6 +8,7 @@ import numpy as np
 
 from cnnkit.checks._result import (
     CheckResult,
+    _as_array,
     _call,
     _first_difference,
     _index_text,
@@ -186,13 +187,6 @@ def check_lenet_layer_counts(answers: dict) -> CheckResult:
                              "paper")
 
 
-def _as_array(value) -> np.ndarray:
-    """A student's result (array, list or tensor) -> a numpy array."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
 def _table_conv_reference(x: np.ndarray, weight: np.ndarray, bias: np.ndarray,
                           table: np.ndarray) -> np.ndarray:
     """cnnkit.models.TableConv2d with these parameters, in float64."""
@@ -253,13 +247,9 @@ def check_table_conv(fn: Callable, seed: int = 0) -> CheckResult:
         where = (f"{name} (table {table.shape}, {int(table.sum())} links), x {x.shape}, "
                  f"kernels {weight.shape[1:]}")
         got, failure = _call(fn, x.copy(), weight.copy(), bias.copy(), table.copy(),
-                             where=where)
+                             where=where, as_array=True)
         if failure is not None:
             return failure
-        try:
-            got = _as_array(got).astype(np.float64)
-        except (TypeError, ValueError):
-            return CheckResult(False, f"{where}: return an array; got {type(got).__name__}")
         if got.shape != expected.shape:
             return CheckResult(False, f"{where}: output shape {got.shape}, expected "
                                       f"{expected.shape} (N, C_out, H - kh + 1, W - kw + 1)")
@@ -327,13 +317,9 @@ def check_rbf_penalties(fn: Callable, seed: int = 0) -> CheckResult:
     for name, f6, protos in cases:
         expected = _rbf_reference(f6, protos)
         where = f"{name}: f6 {f6.shape}, prototypes {protos.shape}"
-        got, failure = _call(fn, f6.copy(), protos.copy(), where=where)
+        got, failure = _call(fn, f6.copy(), protos.copy(), where=where, as_array=True)
         if failure is not None:
             return failure
-        try:
-            got = _as_array(got).astype(np.float64)
-        except (TypeError, ValueError):
-            return CheckResult(False, f"{where}: return an array; got {type(got).__name__}")
         if got.shape != expected.shape:
             hint = (" (one row per input, one column per prototype)"
                     if got.shape == expected.T.shape else " (N, K)")
