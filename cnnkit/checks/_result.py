@@ -40,6 +40,13 @@ def _index_text(index: tuple[int, ...]) -> str:
     return ", ".join(str(i) for i in index)
 
 
+def _off_by_one(got: tuple[int, ...], expected: tuple[int, ...]) -> bool:
+    """Whether two (N, C, H, W) shapes agree but for H or W off by one: a slip in the
+    output-size formula."""
+    return len(got) == len(expected) and got[:-2] == expected[:-2] and all(
+        abs(g - e) <= 1 for g, e in zip(got[-2:], expected[-2:], strict=True))
+
+
 def _as_array(value, dtype=None) -> np.ndarray:
     """A student's result (array, list, number or tensor, even one that requires grad) -> a
     numpy array (of ``dtype`` when given). Raises TypeError or ValueError if it is none."""

@@ -14,6 +14,7 @@ from cnnkit.checks._result import (
     _first_difference,
     _index_text,
     _not_attempted,
+    _off_by_one,
 )
 
 __all__ = [
@@ -146,14 +147,6 @@ def _conv_layer_cases(rng) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int
     return cases
 
 
-def _size_hint(got: tuple[int, ...], expected: tuple[int, ...]) -> str:
-    """A hint when spatial sizes (the last two axes) are off by one: the size formula."""
-    if got[:-2] == expected[:-2] and all(abs(g - e) <= 1 for g, e in zip(got[-2:], expected[-2:],
-                                                                        strict=True)):
-        return "; off by one in the size formula floor((n + 2p - k) / s) + 1"
-    return ""
-
-
 def check_conv(fn: Callable, seed: int = 0) -> CheckResult:
     """Check ``fn(x, w, b, stride, padding) -> out``: a convolution layer (cross-correlation,
     zero padding, one bias per filter), as ``cnnkit.conv.conv2d_loops``.
@@ -178,7 +171,9 @@ def check_conv(fn: Callable, seed: int = 0) -> CheckResult:
         if got.shape != expected.shape:
             return CheckResult(False, f"{where}: output shape {got.shape}, expected "
                                       f"{expected.shape} (N, F, Ho, Wo)"
-                                      + _size_hint(got.shape, expected.shape))
+                                      + ("; off by one in the size formula "
+                                         "floor((n + 2p - k) / s) + 1"
+                                         if _off_by_one(got.shape, expected.shape) else ""))
         if not np.allclose(got, expected, atol=1e-9):
             index = _first_difference(got, expected)
             hint = ""

@@ -14,6 +14,7 @@ from cnnkit.checks._result import (
     _first_difference,
     _index_text,
     _not_attempted,
+    _off_by_one,
 )
 
 __all__ = [
@@ -140,9 +141,7 @@ def check_pool(fn: Callable, seed: int = 0) -> CheckResult:
                     hint = "; the windows moved by kernel_size, not by stride"
                 elif s != 1 and got.shape == reference(x, k, 1).shape:
                     hint = "; the windows moved by 1, not by stride"
-                elif got.shape[:2] == expected.shape[:2] and all(
-                        abs(g - e) <= 1 for g, e in zip(got.shape[2:], expected.shape[2:],
-                                                        strict=True)):
+                elif _off_by_one(got.shape, expected.shape):
                     hint = "; off by one in the size formula floor((n - k) / s) + 1"
                 return CheckResult(False, f"{where}: output shape {got.shape}, expected "
                                           f"{expected.shape} (N, C, Ho, Wo){hint}")
