@@ -23,7 +23,7 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from cnnkit._checks import as_float_array, as_pair, common_dtype
+from cnnkit._validate import as_float_array, as_pair, common_dtype
 
 __all__ = [
     "output_size",

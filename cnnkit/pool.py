@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnkit._checks import as_float_array, as_pair, common_dtype
+from cnnkit._validate import as_float_array, as_pair, common_dtype
 from cnnkit.conv import _window_slices, output_size
 
 __all__ = [

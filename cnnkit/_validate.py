@@ -1,4 +1,4 @@
-"""Argument checks shared by the computational modules.
+"""Argument validation shared by every module: ints that are not bools, pairs, choices, arrays.
 
 Every error names the argument, what was given and what was expected, so a student who passes
 a 3-D image to a 4-D function reads *why* it failed instead of a numpy broadcasting trace.
@@ -6,9 +6,52 @@ a 3-D image to a 4-D function reads *why* it failed instead of a numpy broadcast
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
+
+
+def is_int(value) -> bool:
+    """True for an integer that is not a ``bool`` (``True`` is an ``int`` in Python)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Return ``value`` as an ``int``; raise naming ``name`` if it is not an int in range.
+
+    minimum, maximum: inclusive bounds, ``None`` for unbounded.
+    """
+    if not is_int(value):
+        raise TypeError(f"{name} must be an int; got {value!r} ({type(value).__name__})")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}; got {value!r}")
+    return int(value)
+
+
+def check_real(value, name: str, minimum: float | None = None, maximum: float | None = None,
+               finite: bool = True) -> float:
+    """Return ``value`` as a ``float``; raise naming ``name`` if it is not a real number in range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number; got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if finite and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}; got {value!r}")
+    return value
+
+
+def check_choice(value, name: str, choices):
+    """Return ``value`` if it is one of ``choices``; otherwise raise naming ``name`` and listing them."""
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {options}; got {value!r}")
+    return value
 
 
 def as_pair(value, name: str, minimum: int) -> tuple[int, int]:
