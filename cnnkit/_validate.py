@@ -33,7 +33,7 @@ def check_int(value, name: str, minimum: int | None = None, maximum: int | None 
 
 def check_real(value, name: str, minimum: float | None = None, maximum: float | None = None,
                finite: bool = True) -> float:
-    """Return ``value`` as a ``float``; raise naming ``name`` if it is not a real number in range."""
+    """Return ``value`` as a ``float``; raise naming ``name`` unless a real in range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number; got {value!r} ({type(value).__name__})")
     value = float(value)
@@ -47,7 +47,7 @@ def check_real(value, name: str, minimum: float | None = None, maximum: float | 
 
 
 def check_choice(value, name: str, choices):
-    """Return ``value`` if it is one of ``choices``; otherwise raise naming ``name`` and listing them."""
+    """Return ``value`` if it is one of ``choices``; else raise naming ``name`` and the choices."""
     if value not in choices:
         options = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {options}; got {value!r}")
