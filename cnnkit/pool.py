@@ -3,7 +3,8 @@
 A pooling layer slides a window over every channel separately (no weights, no mixing of
 channels) and keeps one number per window: the largest (max pooling) or the mean (average
 pooling). Everything here matches ``torch.nn.functional`` (``max_pool2d``, ``avg_pool2d``,
-``max_unpool2d``, ``adaptive_avg_pool2d(x, 1)``) with its default ``ceil_mode=False``.
+``max_unpool2d``, ``adaptive_avg_pool2d``, ``adaptive_max_pool2d``) with its default
+``ceil_mode=False``.
 
 Shapes follow PyTorch and CS231n:
 
@@ -40,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnnkit._validate import as_float_array, as_pair, common_dtype
+from cnnkit._validate import as_float_array, as_pair, common_dtype, is_int
 from cnnkit.conv import _window_slices, output_size
 
 __all__ = [
@@ -51,6 +52,9 @@ __all__ = [
     "avg_pool2d_backward",
     "max_unpool2d",
     "global_avg_pool2d",
+    "adaptive_windows",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
     "Subsampling",
 ]
 
@@ -353,6 +357,124 @@ def global_avg_pool2d(x) -> np.ndarray:
     if min(x.shape[2:]) < 1:
         raise ValueError(f"x must have H, W >= 1 (N, C, H, W); got shape {tuple(x.shape)}")
     return x.mean(axis=(2, 3))
+
+
+def _adaptive_size(output_size, x_shape) -> tuple[int, int]:
+    """``output_size`` (int, or pair of int/None) as (Ho, Wo); None keeps that input size."""
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
+            raise ValueError(
+                f"output_size must be an int or a pair (Ho, Wo); got {output_size!r} "
+                f"({len(output_size)} entries)"
+            )
+        pair = output_size
+    else:
+        pair = (output_size, output_size)
+    sizes = []
+    for axis, given, n in zip(("Ho", "Wo"), pair, x_shape[-2:], strict=True):
+        if given is None:
+            sizes.append(n)
+            continue
+        if not is_int(given):
+            raise TypeError(
+                f"output_size must be an int or a pair of ints or None (Ho, Wo); got "
+                f"{output_size!r}"
+            )
+        if given < 1:
+            raise ValueError(f"output_size: {axis} must be >= 1; got {output_size!r}")
+        sizes.append(int(given))
+    return sizes[0], sizes[1]
+
+
+def adaptive_windows(n: int, n_out: int) -> list[tuple[int, int]]:
+    """The [start, end) of each of the ``n_out`` adaptive windows along an axis of length ``n``.
+
+    Window i covers ``floor(i*n/n_out)`` to ``ceil((i+1)*n/n_out)`` (exclusive), torch's rule:
+    the windows cover the axis, neighbours overlap by at most one cell, and when ``n_out``
+    divides ``n`` they are the non-overlapping windows of ``avg_pool2d(x, n // n_out)``.
+
+    >>> adaptive_windows(5, 3)
+    [(0, 2), (1, 4), (3, 5)]
+    """
+    return [(i * n // n_out, -(-(i + 1) * n // n_out)) for i in range(n_out)]
+
+
+def _as_images(x, name: str = "x") -> tuple[np.ndarray, bool]:
+    """x as a float (N, C, H, W) array, and whether it came unbatched (C, H, W)."""
+    ndim = getattr(x, "ndim", None)
+    if ndim is None:
+        try:
+            ndim = np.ndim(x)
+        except Exception:  # as_float_array names what is wrong
+            ndim = None
+    if ndim == 3:
+        arr = as_float_array(x, name, 3, "(C, H, W)")[None]
+    else:
+        arr = as_float_array(x, name, 4, "(N, C, H, W) or (C, H, W)")
+    if min(arr.shape[1:]) < 1:
+        raise ValueError(
+            f"{name} must have non-empty C, H, W: (N, C, H, W) or (C, H, W); got shape "
+            f"{tuple(arr.shape[1:]) if ndim == 3 else tuple(arr.shape)}"
+        )
+    return arr, ndim == 3
+
+
+def adaptive_avg_pool2d(x, output_size) -> np.ndarray:
+    """Adaptive average pooling, equal to ``torch.nn.functional.adaptive_avg_pool2d``.
+
+    x: (N, C, H, W) or unbatched (C, H, W).
+    output_size: Ho (then Wo = Ho) or a pair (Ho, Wo); an entry None keeps the input's size.
+    Returns (N, C, Ho, Wo) (or (C, Ho, Wo)): output (i, j) is the mean of rows
+    ``adaptive_windows(H, Ho)[i]`` and columns ``adaptive_windows(W, Wo)[j]``: windows of
+    unequal sizes that cover the whole input, whatever its size. (torch also accepts an
+    output size of 0 and returns an empty array; here it is a ValueError.)
+    """
+    x, unbatched = _as_images(x)
+    Ho, Wo = _adaptive_size(output_size, x.shape)
+    H, W = x.shape[2:]
+    # a rectangle's mean is the mean over its rows of the mean over its columns
+    cols = np.stack([x[..., a:b].mean(axis=3) for a, b in adaptive_windows(W, Wo)], axis=-1)
+    out = np.stack([cols[:, :, a:b].mean(axis=2) for a, b in adaptive_windows(H, Ho)], axis=2)
+    return out[0] if unbatched else out
+
+
+def _first_max(cells: np.ndarray, axis: int) -> np.ndarray:
+    """Index along ``axis`` of the winning cell: the first maximum, or the last NaN if any."""
+    first = np.argmax(cells, axis=axis)  # NaN-free: the first of equal maxima
+    nan = np.isnan(cells)
+    last_nan = cells.shape[axis] - 1 - np.argmax(np.flip(nan, axis=axis), axis=axis)
+    return np.where(nan.any(axis=axis), last_nan, first)
+
+
+def adaptive_max_pool2d(x, output_size, return_indices=False):
+    """Adaptive max pooling, equal to ``torch.nn.functional.adaptive_max_pool2d``.
+
+    x: (N, C, H, W) or unbatched (C, H, W).  output_size: as in ``adaptive_avg_pool2d``.
+    Returns out (N, C, Ho, Wo) (or (C, Ho, Wo)): the maximum of each adaptive window
+    (``adaptive_windows``), and if ``return_indices`` also the flat positions ``row * W + col``
+    of the maxima, int64, same shape. Ties: the first maximum in row-major window order; a NaN
+    wins (the last NaN); as ``max_pool2d`` and torch's CPU kernel.
+    """
+    x, unbatched = _as_images(x)
+    Ho, Wo = _adaptive_size(output_size, x.shape)
+    H, W = x.shape[2:]
+    # columns first: per row, the winning column of each column window ...
+    col_val, col_arg = [], []
+    for a, b in adaptive_windows(W, Wo):
+        win = _first_max(x[..., a:b], axis=3)[..., None]
+        col_val.append(np.take_along_axis(x[..., a:b], win, axis=3)[..., 0])
+        col_arg.append(win[..., 0] + a)
+    col_val, col_arg = np.stack(col_val, axis=-1), np.stack(col_arg, axis=-1)  # (N, C, H, Wo)
+    # ... then rows: the first row holding the maximum keeps its first column (row-major order)
+    out, idx = [], []
+    for a, b in adaptive_windows(H, Ho):
+        row = _first_max(col_val[:, :, a:b], axis=2)[:, :, None]
+        out.append(np.take_along_axis(col_val[:, :, a:b], row, axis=2)[:, :, 0])
+        idx.append((row[:, :, 0] + a) * W + np.take_along_axis(col_arg[:, :, a:b], row, 2)[:, :, 0])
+    out, idx = np.stack(out, axis=2), np.stack(idx, axis=2).astype(np.int64)
+    if unbatched:
+        out, idx = out[0], idx[0]
+    return (out, idx) if return_indices else out
 
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {

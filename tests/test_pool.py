@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 
 from cnnkit.pool import (
     Subsampling,
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    adaptive_windows,
     avg_pool2d,
     avg_pool2d_backward,
     global_avg_pool2d,
@@ -370,3 +373,69 @@ X = np.zeros((1, 2, 6, 6))
 def test_bad_input_raises_with_the_argument_named(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ---------------------------------------------------------------- adaptive pooling
+
+
+@st.composite
+def adaptive_cases(draw):
+    """x (batched or not, ties, NaN, -inf) and an output size, often not dividing the input."""
+    H, W = draw(st.integers(1, 11)), draw(st.integers(1, 11))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), H, W)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.integers(-2, 3, size=shape).astype(np.float64)  # many equal maxima
+    if draw(st.booleans()):
+        x[x == 2] = draw(st.sampled_from([np.nan, -np.inf, 0.5]))
+    if draw(st.booleans()):
+        x = x[0]  # unbatched (C, H, W)
+    size = draw(st.one_of(st.integers(1, 13),
+                          st.tuples(st.one_of(st.none(), st.integers(1, 13)),
+                                    st.one_of(st.none(), st.integers(1, 13)))))
+    return x, size
+
+
+@PROPERTY
+@given(adaptive_cases())
+def test_adaptive_pools_match_torch(case):
+    x, size = case
+    out = adaptive_avg_pool2d(x, size)
+    t_out = F.adaptive_avg_pool2d(_t(x), size).numpy()
+    assert out.shape == t_out.shape
+    np.testing.assert_allclose(out, t_out, rtol=0, atol=TOL)  # NaN where torch has NaN
+    out, idx = adaptive_max_pool2d(x, size, return_indices=True)
+    t_out, t_idx = F.adaptive_max_pool2d(_t(x), size, return_indices=True)
+    np.testing.assert_array_equal(out, t_out.numpy())
+    assert idx.dtype == np.int64
+    np.testing.assert_array_equal(idx, t_idx.numpy())
+    np.testing.assert_array_equal(adaptive_max_pool2d(x, size), out)
+
+
+def test_adaptive_windows_rule():
+    assert adaptive_windows(5, 3) == [(0, 2), (1, 4), (3, 5)]
+    assert adaptive_windows(6, 3) == [(0, 2), (2, 4), (4, 6)]  # divisible: plain pooling
+    assert adaptive_windows(2, 4) == [(0, 1), (0, 1), (1, 2), (1, 2)]  # more outputs than cells
+    x = np.random.default_rng(1).standard_normal((2, 3, 12, 8))
+    np.testing.assert_allclose(adaptive_avg_pool2d(x, (4, 2)), avg_pool2d(x, (3, 4)))
+    np.testing.assert_array_equal(adaptive_max_pool2d(x, 1)[..., 0, 0], x.max(axis=(2, 3)))
+    np.testing.assert_allclose(adaptive_avg_pool2d(x, 1)[..., 0, 0], global_avg_pool2d(x))
+
+
+@pytest.mark.parametrize("fn", [adaptive_avg_pool2d, adaptive_max_pool2d])
+@pytest.mark.parametrize(
+    "x, size, error, match",
+    [
+        (np.zeros((1, 2, 4, 4)), 0, ValueError, r"output_size: Ho must be >= 1; got 0"),
+        (np.zeros((1, 2, 4, 4)), (2, -1), ValueError, r"output_size: Wo must be >= 1"),
+        (np.zeros((1, 2, 4, 4)), (2, 2, 2), ValueError, r"output_size must be an int or a pair"),
+        (np.zeros((1, 2, 4, 4)), 2.5, TypeError, r"output_size must be an int or a pair"),
+        (np.zeros((1, 2, 4, 4)), (True, 2), TypeError, r"output_size must be an int"),
+        (np.zeros((4, 4)), 2, ValueError, r"x must be 4-D \(N, C, H, W\) or \(C, H, W\)"),
+        (np.zeros((1, 2, 0, 4)), 2, ValueError, r"x must have non-empty C, H, W"),
+        (np.zeros((2, 4, 0)), 2, ValueError, r"x must have non-empty C, H, W.*\(2, 4, 0\)"),
+        (np.array([["a"]]), 2, TypeError, r"x must hold numbers"),
+    ],
+)
+def test_adaptive_pools_refuse_bad_input(fn, x, size, error, match):
+    with pytest.raises(error, match=match):
+        fn(x, size)
