@@ -8,12 +8,13 @@ DEV_STAMP     := $(VENV)/.stamp-dev
 INSTRUCTOR_STAMP := $(VENV)/.stamp-instructor
 PYTEST_ARGS ?=
 
-.PHONY: help install lab report test lint bench notebooks clean screenshots binder-check release autograde
+.PHONY: help install lab report test test-fast lint bench notebooks clean screenshots binder-check release autograde
 
 help:
 	@echo "make lab        open the course in JupyterLab (students)"
 	@echo "make report     run every notebook headless, write reports/index.html (instructors)"
 	@echo "make test       ruff + the whole test suite (maintainers)"
+	@echo "make test-fast  ruff + every test not marked slow (the quick loop while editing)"
 	@echo "make bench      benchmarks (ratios measured in one process)"
 	@echo "make notebooks  re-execute the notebooks in place (stored outputs, widget state stripped)"
 	@echo "make screenshots  retake the README widget screenshots (browser test)"
@@ -39,8 +40,10 @@ $(INSTRUCTOR_STAMP): pyproject.toml $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[instructor]'
 	@touch $@
 
+# As root it adds --allow-root (and says so); without a browser it opens none; its last line is the
+# URL to open, with the token.
 lab: $(RUNTIME_STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/python scripts/lab.py
 
 # The whole course with the notebooks' default (CPU-sized) parameters, then a small demonstration
 # grid on lesson 4 (optimizer x activation) into the same folder: reports/index.html lists and
@@ -65,6 +68,10 @@ lint: $(DEV_STAMP)
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The quick loop while editing: everything but the tests marked slow (about 3 minutes here).
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: $(RUNTIME_STAMP)
 	$(BIN)/python benchmarks/conv.py
