@@ -13,13 +13,27 @@ import ipywidgets as W
 import numpy as np
 
 from cnnkit import conv, data, kernels, pool, viz
+from cnnkit import widget_views as views
 
 __all__ = ["KernelExplorer", "PoolingExplorer", "LayerInspector", "ResNetExplorer"]
 
 CUSTOM = "custom"
 
 
-class KernelExplorer:
+class _Pictured:
+    """A widget whose MIME bundle also holds a static picture of its current state.
+
+    Subclasses set ``self.ui`` (the ipywidgets tree) and define ``picture()`` (PNG bytes) and
+    ``summary()`` (one line). JupyterLab shows the live view; GitHub, nbviewer and nbconvert
+    (no widget state stored) show the picture instead of ``VBox(children=...``.
+    """
+
+    def _repr_mimebundle_(self, **kwargs):
+        return views.picture_bundle(self.ui._repr_mimebundle_(**kwargs), self.picture(),
+                                    self.summary())
+
+
+class KernelExplorer(_Pictured):
     """Pick or edit a kernel, stride, padding and dilation; see the output and its size live.
 
     Controls: ``kernel`` (a named kernel or "custom"), ``cells`` (the kernel's values, editable:
@@ -146,14 +160,27 @@ class KernelExplorer:
         self.output_view.value = viz.array_to_png(out)
         self.output, self.error = out, None
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+    def picture(self) -> bytes:
+        """PNG: the input and output views with the kernel and the size formula."""
+        panels = [("input", self.input_view.value)]
+        if self.output is not None:
+            panels.append(("output", self.output_view.value))
+        lines = [views.html_to_text(self.meaning_label.value),
+                 views.html_to_text(self.size_label.value)]
+        return views.compose_picture("KernelExplorer", panels, lines)
+
+    def summary(self) -> str:
+        """One line: the kernel, the settings and the output size."""
+        size = "no output" if self.output is None else "output {}x{}".format(*self.output.shape)
+        return (f"KernelExplorer: {self.kernel.value} on {self.image.value}, stride "
+                f"{self.stride.value}, padding {self.padding.value}, dilation "
+                f"{self.dilation.value} -> {size}")
 
 
 POOL_MODES = ("max", "avg")
 
 
-class PoolingExplorer:
+class PoolingExplorer(_Pictured):
     """Pick a pooling window, stride, padding and mode; see the output, its size, and (for max
     pooling) which input pixels were kept.
 
@@ -265,8 +292,21 @@ class PoolingExplorer:
         self.output_view.layout.visibility = "visible"
         self.output, self.indices, self.error = out, idx, None
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+    def picture(self) -> bytes:
+        """PNG: the input (kept pixels in red) and the pooled output, with the size formula."""
+        panels = [(self.input_caption.value, self.input_view.value)]
+        if self.output is not None:
+            panels.append(("output", self.output_view.value))
+        lines = [views.html_to_text(self.size_label.value),
+                 views.html_to_text(self.selection_label.value)]
+        return views.compose_picture("PoolingExplorer", panels, lines)
+
+    def summary(self) -> str:
+        """One line: the settings and the output size."""
+        size = "no output" if self.output is None else "output {}x{}".format(*self.output.shape)
+        return (f"PoolingExplorer: {self.mode.value} pooling on {self.image.value}, window "
+                f"{self.window.value}, stride {self.stride.value}, padding "
+                f"{self.padding.value} -> {size}")
 
 
 def _lesson3_models() -> dict:
@@ -282,7 +322,7 @@ def _lesson3_models() -> dict:
                 "LeNet CIFAR": (LeNetCIFAR(), (1, 3, 32, 32))}
 
 
-class LayerInspector:
+class LayerInspector(_Pictured):
     """Pick a model and one of its layers; see the layer's shapes, parameters, connections,
     MACs and receptive field, and its weights as images.
 
@@ -378,8 +418,17 @@ class LayerInspector:
         self.weights_view.value = viz.figure_to_png(fig)
         self.weights_view.layout.display = None
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+    def picture(self) -> bytes:
+        """PNG: the selected layer's description and its weights."""
+        panels = [] if self.weights is None else [("weights", self.weights_view.value)]
+        lines = [views.html_to_text(self.info.value), views.html_to_text(self.weights_label.value)]
+        return views.compose_picture(f"LayerInspector: {self.model.value}", panels, lines)
+
+    def summary(self) -> str:
+        """One line: the model and the selected layer's output shape."""
+        row = self.row
+        return (f"LayerInspector: {self.model.value}, layer {row.name or '(model)'} "
+                f"({row.type}) -> {self._inspect.format_shape(row.output_shape)}")
 
 
 RESNET_DETAILS = ("stage", "block")  # rows of the ResNetExplorer's table: trace depth 1 or 2
@@ -396,7 +445,7 @@ def _highlight_row(table_html: str, index: int) -> str:
     return head + sep + body + end + tail
 
 
-class ResNetExplorer:
+class ResNetExplorer(_Pictured):
     """Choose a ResNet depth, an input size and a layer; see every stage's output shape and
     where the spatial size halves.
 
@@ -563,8 +612,17 @@ class ResNetExplorer:
         self.chart_view.value = viz.figure_to_png(fig)
         self.table_view.value = _highlight_row(self.trace._repr_html_(), index)
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.ui._repr_mimebundle_(**kwargs)
+    def picture(self) -> bytes:
+        """PNG: the selected layer's shapes and the chart of spatial sizes."""
+        lines = [views.html_to_text(self.size_label.value),
+                 views.html_to_text(self.halving_label.value)]
+        return views.compose_picture("ResNetExplorer", [("", self.chart_view.value)], lines)
+
+    def summary(self) -> str:
+        """One line: the depth, the input and the selected layer's output shape."""
+        return (f"ResNetExplorer: ResNet-{self.depth.value} on {_hw(self.input_size()[2:])} "
+                f"images, layer {self.row.name} -> "
+                f"{self._inspect.format_shape(self.row.output_shape)}")
 
 
 def _hw(size) -> str:

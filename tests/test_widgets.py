@@ -87,3 +87,45 @@ def test_bad_arguments():
 def test_renders_as_a_widget(explorer):
     bundle = explorer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+# --- static pictures: what GitHub, nbviewer and nbconvert show without a kernel ------------
+
+
+def _bundle_png(widget) -> bytes:
+    import base64
+
+    bundle = widget._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # the live view stays
+    assert not bundle["text/plain"].startswith(("VBox", "HBox"))
+    data = base64.b64decode(bundle["image/png"])
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return data
+
+
+def test_every_widget_carries_a_static_picture_of_its_current_state(explorer):
+    from cnnkit.widgets import LayerInspector, PoolingExplorer, ResNetExplorer
+
+    before = _bundle_png(explorer)
+    explorer.kernel.value = "gaussian_blur_5x5"
+    assert _bundle_png(explorer) != before  # the picture follows the controls
+    assert "gaussian_blur_5x5" in explorer._repr_mimebundle_()["text/plain"]
+    explorer.kernel.value = "edge_detect"
+    for widget in (PoolingExplorer(image="digit"), LayerInspector(layer="C3"),
+                   ResNetExplorer(depth=18, image_size=64)):
+        _bundle_png(widget)
+        assert type(widget).__name__ in widget._repr_mimebundle_()["text/plain"]
+
+
+def test_nbconvert_shows_the_picture_when_no_widget_state_is_stored(explorer):
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    bundle = explorer._repr_mimebundle_()
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("explorer")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=bundle)]
+    nb.cells = [cell]
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert f"data:image/png;base64,{bundle['image/png'][:40]}" in body
+    assert "VBox(" not in body

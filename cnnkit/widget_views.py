@@ -1,0 +1,194 @@
+"""Pixel views and static pictures for ``cnnkit.widgets`` (numpy, Pillow, matplotlib; no
+ipywidgets, no computation of the course's own: the widgets pass in what ``cnnkit`` computed).
+
+Two kinds of output:
+
+- *views*, redrawn on every click or slider move, so they are plain numpy → PNG (a few ms):
+  ``grey_rgb`` / ``signed_rgb`` (values → colours), ``enlarge`` (whole-pixel repetition at a
+  fixed scale, so an input and its output share one pixel size), ``outline`` (a window's taps
+  drawn as boxes), ``colorbar_png``;
+- *static pictures* (``compose_picture``): the widget's current views and texts as one PNG, the
+  ``image/png`` entry of a widget's MIME bundle, which GitHub, nbviewer and nbconvert show where
+  no kernel runs the widget.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+import textwrap
+
+import numpy as np
+
+__all__ = [
+    "VIEW_SIZE", "scale_for", "grey_rgb", "signed_rgb", "to_rgb", "enlarge", "outline",
+    "png", "decode_png", "colorbar_png", "html_to_text", "compose_picture", "picture_bundle",
+]
+
+VIEW_SIZE = 240  # px: the longer side of the input view (the output uses the input's scale)
+SELECTED = (0.95, 0.55, 0.0)  # orange: the clicked unit and its window
+PADDED = (0.55, 0.75, 1.0)  # light blue: the zero border added by padding
+DIVERGING = "RdBu_r"  # signed values: blue negative, white 0, red positive
+
+
+def scale_for(shape, size: int = VIEW_SIZE, most: int = 16) -> int:
+    """Screen pixels per array pixel so the longer side of ``shape`` (H, W) is about ``size``."""
+    return int(min(most, max(1, round(size / max(shape[-2:])))))
+
+
+def grey_rgb(values, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """(H, W) → (H, W, 3) grey in [0, 1], black at ``lo``, white at ``hi`` (default: own range)."""
+    values = np.asarray(values, dtype=np.float64)
+    lo = float(values.min()) if lo is None else lo
+    hi = float(values.max()) if hi is None else hi
+    grey = np.clip((values - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(values)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def _cmap(name: str):
+    import matplotlib
+
+    return matplotlib.colormaps[name]
+
+
+def signed_rgb(values, limit: float | None = None, cmap: str = DIVERGING) -> np.ndarray:
+    """(H, W) → (H, W, 3) in a diverging colormap centred at 0 (white), ±``limit`` at the ends
+    (default: the largest magnitude)."""
+    values = np.asarray(values, dtype=np.float64)
+    m = float(np.abs(values).max()) if limit is None else float(limit)
+    m = m or 1.0
+    return _cmap(cmap)((values / m + 1) / 2)[..., :3]
+
+
+def to_rgb(values, signed: bool | None = None, lo=None, hi=None) -> np.ndarray:
+    """Values as colours: (3, H, W) colour images as they are (clipped to [0, 1]), signed (H, W)
+    in the diverging map (``signed=None``: when they have both signs), else grey."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 3 and values.shape[0] == 3:
+        return np.clip(values.transpose(1, 2, 0), 0, 1)
+    if signed is None:
+        signed = bool(values.min() < 0 < values.max())
+    return signed_rgb(values) if signed else grey_rgb(values, lo, hi)
+
+
+def enlarge(rgb, scale: int) -> np.ndarray:
+    """(H, W, 3) → (H*scale, W*scale, 3) by whole-pixel repetition (sharp squares)."""
+    rgb = np.asarray(rgb)
+    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+
+
+def outline(big: np.ndarray, rows, cols, scale: int, color=SELECTED, width: int = 2,
+            offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Draw a box around every (row, col) cell of an enlarged view, in place; returns ``big``.
+
+    big: (H*scale, W*scale, 3). rows, cols: the cells (one box per pair, so a dilated kernel's
+    taps show their gaps). offset: added to every (row, col) (e.g. the padding, when the view
+    shows the padded input). Cells outside the view are skipped.
+    """
+    h, w = big.shape[:2]
+    width = max(1, min(width, scale // 3 or 1))
+    for r, c in zip(np.ravel(rows), np.ravel(cols), strict=True):
+        top, left = (int(r) + offset[0]) * scale, (int(c) + offset[1]) * scale
+        if top < 0 or left < 0 or top >= h or left >= w:
+            continue
+        bottom, right = min(top + scale, h), min(left + scale, w)
+        big[top:top + width, left:right] = color
+        big[bottom - width:bottom, left:right] = color
+        big[top:bottom, left:left + width] = color
+        big[top:bottom, right - width:right] = color
+    return big
+
+
+def png(rgb) -> bytes:
+    """(H, W, 3) floats in [0, 1] (or (H, W) grey) → PNG bytes."""
+    from PIL import Image
+
+    a = np.clip(np.asarray(rgb, dtype=np.float64), 0, 1)
+    buf = io.BytesIO()
+    Image.fromarray(np.round(a * 255).astype(np.uint8)).save(buf, format="png", compress_level=1)
+    return buf.getvalue()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """PNG bytes → (H, W, 3) uint8."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def colorbar_png(lo: float, hi: float, cmap: str, height: int, label: str = "") -> bytes:
+    """A vertical colour bar with ticks, ``height`` px tall, for values ``lo``..``hi``."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(0.85, max(height, 60) / 100), dpi=100)
+    ax = fig.add_axes((0.08, 0.05, 0.22, 0.9))
+    ramp = np.linspace(hi, lo, 128)[:, None]
+    ax.imshow(ramp, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1, aspect="auto",
+              extent=(0, 1, lo, hi if hi > lo else lo + 1))
+    ax.set_xticks([])
+    ax.yaxis.tick_right()
+    ax.tick_params(labelsize=7)
+    if label:
+        ax.yaxis.set_label_position("right")
+        ax.set_ylabel(label, fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def html_to_text(markup: str) -> str:
+    """The text of a label's HTML: line breaks kept, tags dropped, entities decoded."""
+    text = re.sub(r"<br\s*/?>", "\n", markup or "")
+    text = re.sub(r"</(tr|p|div|h\d)>", "\n", text)
+    text = re.sub(r"<[^>]+>", "", text)
+    return "\n".join(line.strip() for line in html.unescape(text).splitlines() if line.strip())
+
+
+def compose_picture(title: str, panels, lines=(), dpi: int = 100) -> bytes:
+    """One PNG of a widget's state: its views side by side, captioned, with its texts above.
+
+    title: the widget and what it shows. panels: [(caption, PNG bytes or (H, W, 3) array)],
+    drawn at their own pixel size (no resampling). lines: text lines under the title (wrapped
+    to the picture's width).
+    """
+    import matplotlib.pyplot as plt
+
+    images = [(c, decode_png(bytes(p)) if isinstance(p, bytes | bytearray | memoryview)
+               else np.asarray(p))
+              for c, p in panels]
+    gap, cap = 16, 22  # px
+    width = max(sum(im.shape[1] for _, im in images) + gap * (len(images) + 1), 640)
+    wrap = int((width - 2 * gap) / (0.62 * 8 * dpi / 72))  # monospace 8 pt: 0.62 em per char
+    text = "\n".join(textwrap.fill(line, wrap) for line in lines if line)
+    text_h = 16 * (1 + (text.count("\n") + 1 if text else 0)) + 10
+    height = text_h + cap + max((im.shape[0] for _, im in images), default=0) + gap
+    fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    fig.text(gap / width, 1 - 8 / height, title, va="top", fontsize=10, fontweight="bold")
+    if text:
+        fig.text(gap / width, 1 - 26 / height, text, va="top", fontsize=8, family="monospace")
+    x = gap
+    for caption, im in images:
+        h, w = im.shape[:2]
+        ax = fig.add_axes((x / width, (gap) / height + (height - gap - text_h - cap - h) / height,
+                           w / width, h / height))
+        ax.imshow(im, interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(caption, fontsize=8)
+        x += w + gap
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def picture_bundle(bundle: dict, picture: bytes, summary: str) -> dict:
+    """A widget's MIME bundle with its static picture (``image/png``) and a one-line
+    ``text/plain`` summary instead of ``VBox(children=...``; the widget view is kept first."""
+    bundle = dict(bundle)
+    bundle["image/png"] = base64.b64encode(picture).decode("ascii")
+    bundle["text/plain"] = summary
+    return bundle
