@@ -8,7 +8,7 @@ DEV_STAMP     := $(VENV)/.stamp-dev
 INSTRUCTOR_STAMP := $(VENV)/.stamp-instructor
 PYTEST_ARGS ?=
 
-.PHONY: help install lab report test test-fast lint bench notebooks clean screenshots binder-check release autograde
+.PHONY: help install lab report test test-fast test-pythons binder-lock lint bench notebooks clean screenshots binder-check release autograde
 
 help:
 	@echo "make lab        open the course in JupyterLab (students)"
@@ -66,8 +66,15 @@ autograde: $(INSTRUCTOR_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 
-test: lint
+test: lint test-pythons
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tests (not the notebooks, the browser or the slow runs) under the oldest and the newest
+# Python that pyproject.toml's requires-python admits, each in its own venv (.venv-3.10, .venv-3.13).
+# An interpreter this machine lacks is reported and skipped, never silently.
+PYTHONS ?= 3.10 3.13
+test-pythons:
+	@for v in $(PYTHONS); do $(PYTHON) scripts/test_pythons.py $$v || exit 1; done
 
 # The quick loop while editing: everything but the tests marked slow (about 3 minutes here).
 test-fast: lint
@@ -85,6 +92,10 @@ notebooks: $(RUNTIME_STAMP)
 # student sees each widget in JupyterLab. Needs Debian's chromium (apt-get install chromium).
 screenshots: $(DEV_STAMP)
 	CNNKIT_SCREENSHOTS_DIR=docs/img $(BIN)/python -m pytest tests/browser -q
+
+# Pin binder/environment.yml to the versions installed in .venv (what make test tested).
+binder-lock: $(DEV_STAMP)
+	$(BIN)/python scripts/binder_lock.py
 
 # What Binder would build: repo2docker renders its Dockerfile from binder/ (offline, no Docker).
 binder-check: $(DEV_STAMP)

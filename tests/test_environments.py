@@ -167,8 +167,8 @@ def test_no_package_is_listed_twice(path):
 # ------------------------------------------------------------------- (b) lower bounds
 
 
-@pytest.mark.parametrize("path", [CONDA_ENV, BINDER_ENV], ids=rel)
-def test_lower_bounds_match_pyproject(path):
+def test_lower_bounds_match_pyproject():
+    path = CONDA_ENV
     reqs = pyproject_requirements()
     mismatches = []
     for spec in conda_specs(load_env(path)):
@@ -182,6 +182,25 @@ def test_lower_bounds_match_pyproject(path):
             )
     assert not mismatches, f"{rel(path)} lower bounds differ from pyproject.toml:\n" + "\n".join(
         mismatches
+    )
+
+
+def test_binder_pins_exact_versions_inside_pyprojects_ranges():
+    """Binder builds what CI tested: every runtime package pinned with ==, inside pyproject's
+    range (`make binder-lock` rewrites the pins from the tested venv)."""
+    reqs = pyproject_requirements()
+    problems = []
+    for spec in conda_specs(load_env(BINDER_ENV)):
+        if spec.conda_name in NOT_RUNTIME:
+            continue
+        if not re.fullmatch(r"==\d+(\.\d+)*", spec.version):
+            problems.append(f"  {spec.spec!r}: not pinned to an exact version (==X.Y.Z)")
+            continue
+        req = reqs.get(spec.pypi_name)
+        if req is not None and not req.specifier.contains(spec.version[2:], prereleases=True):
+            problems.append(f"  {spec.spec!r}: outside pyproject.toml's {str(req)!r}")
+    assert not problems, (
+        "binder/environment.yml pins (refresh with `make binder-lock`):\n" + "\n".join(problems)
     )
 
 

@@ -1,0 +1,80 @@
+"""Run the unit tests under another Python (what `make test-pythons` runs for each version).
+
+Usage: python scripts/test_pythons.py 3.10
+
+Finds the interpreter (``python3.10`` on PATH, or pyenv's ``~/.pyenv/versions/3.10.*``), builds
+``.venv-3.10`` once (cnnkit with its dev extras; a stamp file makes later runs instant), then
+runs the unit tests: everything under tests/ but the integration tests that execute notebooks,
+drive a browser or a server, or grade (INTEGRATION below), and the tests marked slow. If the
+interpreter is missing, it says so and exits 0 (skipped, with the reason) unless
+CNNKIT_REQUIRE_PYTHONS=1.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKERS = "not slow and not notebook and not browser"
+INTEGRATION = ["tests/browser", "tests/*_lesson.py", "tests/test_exercises.py",
+               "tests/test_grading*.py", "tests/test_report.py", "tests/test_course_budget.py",
+               "tests/test_notebooks.py", "tests/test_lab.py", "tests/test_hub*.py",
+               "tests/test_cluster*.py", "tests/test_colab*.py"]
+
+
+def find_python(version: str) -> str | None:
+    found = shutil.which(f"python{version}")
+    if found:
+        return found
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = sorted(glob.glob(str(pyenv_root / "versions" / f"{version}.*" / "bin" / "python")))
+    return candidates[-1] if candidates else None
+
+
+def run(cmd: list[str], **kwargs) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, **kwargs)
+
+
+def ensure_venv(version: str, python: str) -> Path:
+    venv = ROOT / f".venv-{version}"
+    stamp = venv / ".stamp-dev"
+    pyproject = ROOT / "pyproject.toml"
+    if stamp.exists() and stamp.stat().st_mtime >= pyproject.stat().st_mtime:
+        return venv
+    if not (venv / "bin" / "python").exists():
+        run([python, "-m", "venv", str(venv)])
+        run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+    run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-e", ".[dev]"],
+        cwd=ROOT)
+    stamp.touch()
+    return venv
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    version = argv[0]
+    python = find_python(version)
+    if python is None:
+        message = f"test-pythons: Python {version} not found (PATH or pyenv): its tests are SKIPPED"
+        print(message, flush=True)
+        return 1 if os.environ.get("CNNKIT_REQUIRE_PYTHONS") == "1" else 0
+    venv = ensure_venv(version, python)
+    print(f"test-pythons: unit tests under Python {version} ({venv.name})", flush=True)
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pytest", "tests", "-q", "-m", MARKERS,
+         "-p", "no:cacheprovider", *(f"--ignore-glob={g}" for g in INTEGRATION)],
+        cwd=ROOT,
+    )
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
