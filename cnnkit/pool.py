@@ -1,24 +1,27 @@
-"""Pooling by hand: max and average pooling, their backward passes, unpooling, LeNet's subsampling.
+"""Pooling by hand: max, average and adaptive pooling, their backward passes, unpooling.
 
 A pooling layer slides a window over every channel separately (no weights, no mixing of
 channels) and keeps one number per window: the largest (max pooling) or the mean (average
-pooling). Everything here matches ``torch.nn.functional`` (``max_pool2d``, ``avg_pool2d``,
-``max_unpool2d``, ``adaptive_avg_pool2d``, ``adaptive_max_pool2d``) with its default
-``ceil_mode=False``.
+pooling). Everything here equals ``torch.nn.functional`` (``max_pool2d``, ``avg_pool2d``,
+``max_unpool2d``, ``adaptive_avg_pool2d``, ``adaptive_max_pool2d``) on its whole argument
+space: stride, padding, dilation (max), ``ceil_mode``, ``count_include_pad`` and
+``divisor_override`` (average), unbatched input.
 
 Shapes follow PyTorch and CS231n:
 
-- x: (N, C, H, W) a batch of N images with C channels, H rows and W columns
-- out: (N, C, Ho, Wo) with Ho = output_size(H, kh, sh, ph), Wo = output_size(W, kw, sw, pw),
-  the convolution formula (``cnnkit.conv.output_size``) with dilation 1
+- x: (N, C, H, W) a batch of N images with C channels, H rows and W columns, or one image
+  (C, H, W) (the outputs then have no batch axis either)
+- out: (N, C, Ho, Wo) with Ho = floor((H + 2*ph - dh*(kh - 1) - 1) / sh) + 1, the convolution
+  formula (``cnnkit.conv.output_size``); with ``ceil_mode`` the ceiling, minus one if the last
+  window would start past the input and its left padding (torch's rule)
 - indices: (N, C, Ho, Wo) int64, for each output the position of its maximum in its own
   unpadded (H, W) plane, flattened row-major: ``row * W + column``
 
-``kernel_size``, ``stride`` and ``padding`` accept an int or a pair ``(along H, along W)``;
-``stride=None`` means ``stride = kernel_size`` (non-overlapping windows). Like torch,
-``padding`` must be at most ``kernel_size // 2`` along each axis. Max pooling pads with -inf
-(a padded cell never wins), average pooling with zeros that *count* in the mean (torch's
-default ``count_include_pad=True``: every window divides by kh*kw).
+``kernel_size``, ``stride``, ``padding`` and ``dilation`` accept an int or a pair ``(along H,
+along W)``; ``stride=None`` means ``stride = kernel_size`` (non-overlapping windows). Like
+torch, ``padding`` must be at most ``kernel_size // 2`` along each axis. Max pooling pads with
+-inf (a padded cell never wins), average pooling with zeros that *count* in the mean by default
+(``count_include_pad=True``: a window divides by its size clipped to the padded input).
 
 Tie rule (max pooling): among equal maxima the *first* one in row-major window order wins
 (top row first, left to right), for ``indices`` and for the gradient routed by
@@ -28,21 +31,19 @@ whose cells are all -inf returns -inf and its first in-bounds cell. This is exac
 torch's CPU kernel (``if (val > maxval || isnan(val))`` in window order); the tests check the
 indices and the gradients against torch on integer-valued inputs full of ties.
 
-Everything except ``Subsampling`` is numpy in, numpy out; float dtypes are kept, integer and
-boolean inputs become float64. ``Subsampling`` is a ``torch.nn.Module`` (LeNet-5's S2/S4).
+Everything is numpy in, numpy out; float dtypes are kept, integer and boolean inputs become
+float64. (LeNet-5's trainable ``Subsampling`` layer, a ``torch.nn.Module``, lives in
+``cnnkit.models.lenet``; ``cnnkit.pool.Subsampling`` still finds it.)
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import nn
 
-from cnnkit._validate import as_float_array, as_pair, common_dtype, is_int
-from cnnkit.conv import _window_slices, output_size
+from cnnkit import _windows
+from cnnkit._validate import as_float_array, as_pair, check_int, common_dtype, is_int
 
 __all__ = [
     "max_pool2d_loops",
@@ -55,20 +56,59 @@ __all__ = [
     "adaptive_windows",
     "adaptive_avg_pool2d",
     "adaptive_max_pool2d",
-    "Subsampling",
 ]
 
-_NO_DILATION = (1, 1)
+
+def __getattr__(name: str):
+    # compatibility: Subsampling (an nn.Module) moved to cnnkit.models.lenet, so that importing
+    # this numpy module does not import torch
+    if name == "Subsampling":
+        from cnnkit.models.lenet import Subsampling
+
+        return Subsampling
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _prepare(x, kernel_size, stride, padding):
-    """Validate the pooling arguments; return x, the pairs k, s, p and the output size (Ho, Wo)."""
-    x = as_float_array(x, "x", 4, "(N, C, H, W)")
-    if min(x.shape) < 1:
-        raise ValueError(f"x must be a non-empty (N, C, H, W) array; got shape {tuple(x.shape)}")
+@dataclass(frozen=True)
+class _Pool:
+    """A validated pooling layer: x (always batched) and its geometry."""
+
+    x: np.ndarray  # (N, C, H, W)
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    sizes: tuple[int, int]  # (Ho, Wo)
+    unbatched: bool  # x came as (C, H, W)
+
+    @property
+    def pads(self) -> _windows.Pads:
+        """((top, bottom), (left, right)): the padding, plus on the bottom/right what the last
+        window of ``ceil_mode`` reaches past it."""
+        pads = []
+        for n, k, s, p, d, m in zip(self.x.shape[2:], self.kernel, self.stride, self.padding,
+                                    self.dilation, self.sizes, strict=True):
+            reach = (m - 1) * s + _windows.span(k, d)  # padded cells the windows need
+            pads.append((p, max(p, reach - n - p)))
+        return tuple(pads)
+
+    def starts(self, axis: int) -> np.ndarray:
+        """Unpadded coordinate of each window's first cell along axis 0 (rows) or 1 (columns)."""
+        return self.stride[axis] * np.arange(self.sizes[axis]) - self.padding[axis]
+
+    def batched(self, out):
+        return out[0] if self.unbatched else out
+
+
+def _prepare(x, kernel_size, stride, padding, dilation=1, ceil_mode=False) -> _Pool:
+    """Validate the pooling arguments (torch's rules); raise naming the argument at fault."""
+    x, unbatched = _windows.as_images(x, "x")
     k = as_pair(kernel_size, "kernel_size", 1)
     s = k if stride is None else as_pair(stride, "stride", 1)
     p = as_pair(padding, "padding", 0)
+    d = as_pair(dilation, "dilation", 1)
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"ceil_mode must be a bool; got {ceil_mode!r}")
     for axis, kk, pp in zip(("height", "width"), k, p, strict=True):
         if pp > kk // 2:
             raise ValueError(
@@ -77,180 +117,230 @@ def _prepare(x, kernel_size, stride, padding):
                 f"({axis}: {pp} > {kk} // 2 = {kk // 2})"
             )
     sizes = []
-    for axis, n, kk, ss, pp in zip(("height", "width"), x.shape[2:], k, s, p, strict=True):
-        try:
-            sizes.append(output_size(n, kk, ss, pp))
-        except ValueError as err:
+    for axis, n, kk, ss, pp, dd in zip(("height", "width"), x.shape[2:], k, s, p, d, strict=True):
+        m = _windows.out_length(n, kk, ss, pp, pp, dd, bool(ceil_mode))
+        if m < 1:
             raise ValueError(
-                f"kernel_size: window {axis} {kk} does not fit x of shape {tuple(x.shape)} "
-                f"with padding={padding!r} ({err})"
-            ) from None
-    return x, k, s, p, tuple(sizes)
+                f"kernel_size: window {axis} {kk} does not fit x of shape {tuple(x.shape)} with "
+                f"padding={padding!r} (it spans {_windows.span(kk, dd)} cells with dilation "
+                f"{dd}; the padded input is {n + 2 * pp} long)"
+            )
+        sizes.append(m)
+    return _Pool(x, k, s, p, d, tuple(sizes), unbatched)
 
 
-def _pad(x: np.ndarray, p: tuple[int, int], value: float) -> np.ndarray:
-    """Pad the two spatial axes of x with ``value``: (N, C, H, W) -> (N, C, H + 2ph, W + 2pw)."""
-    if p == (0, 0):
-        return x
-    return np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])), constant_values=value)
-
-
-def _offset(u: int, v: int, s, sizes) -> tuple[slice, slice, slice, slice]:
-    """Index of the padded cells that window offset (u, v) meets, one per output pixel.
-
-    ``xp[_offset(u, v, s, (Ho, Wo))]`` is (N, C, Ho, Wo): cell (u, v) of every window.
-    """
-    return (slice(None), slice(None), *_window_slices(u, v, s, _NO_DILATION, *sizes))
-
-
-def _check_dout(dout, x: np.ndarray, sizes: tuple[int, int]) -> np.ndarray:
-    dout = as_float_array(dout, "dout", 4, "(N, C, Ho, Wo)")
-    expected = (*x.shape[:2], *sizes)
+def _check_dout(dout, pool: _Pool) -> np.ndarray:
+    expected = (*pool.x.shape[:2], *pool.sizes)
+    if pool.unbatched:
+        dout = as_float_array(dout, "dout", 3, "(C, Ho, Wo), like the unbatched output")[None]
+    else:
+        dout = as_float_array(dout, "dout", 4, "(N, C, Ho, Wo)")
     if dout.shape != expected:
+        shown, got = (expected[1:], dout.shape[1:]) if pool.unbatched else (expected, dout.shape)
         raise ValueError(
-            f"dout must have the shape of the forward output (N, C, Ho, Wo) = {expected} "
-            f"for x of shape {tuple(x.shape)}; got {tuple(dout.shape)}"
+            f"dout must have the shape of the forward output {shown} for x of shape "
+            f"{tuple(pool.x.shape[1:] if pool.unbatched else pool.x.shape)}; got {tuple(got)}"
         )
     return dout
 
 
-def max_pool2d_loops(x, kernel_size, stride=None, padding=0, return_indices=False):
+def _window_cells(pool: _Pool, u: int, v: int):
+    """(rows, columns) index of the padded cells tap (u, v) meets, one per output pixel."""
+    return (slice(None), slice(None),
+            *_windows.window_slices(u, v, pool.stride, pool.dilation, *pool.sizes))
+
+
+def max_pool2d_loops(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                     return_indices=False):
     """Max pooling written as plain loops to be read (``max_pool2d`` is the fast version).
 
-    x: (N, C, H, W)
+    x: (N, C, H, W) or (C, H, W); same arguments and results as ``max_pool2d``.
     Returns out: (N, C, Ho, Wo), and indices: (N, C, Ho, Wo) int64 if ``return_indices``.
 
     Each window is scanned row by row; a cell replaces the current best only if it is strictly
     larger (or NaN), so the first of several equal maxima wins (see the module docstring).
-    Padded cells are skipped, which is the same as padding with -inf.
+    Cells outside the input (padding, or past its end with ``ceil_mode``) are skipped, which is
+    the same as padding with -inf. Left out for readability: a window with no cell inside the
+    input (possible only with dilation) is refused here; ``max_pool2d`` follows torch.
     """
-    x, (kh, kw), (sh, sw), (ph, pw), (Ho, Wo) = _prepare(x, kernel_size, stride, padding)
+    pool = _prepare(x, kernel_size, stride, padding, dilation, ceil_mode)
+    x, (kh, kw), (dh, dw), (Ho, Wo) = pool.x, pool.kernel, pool.dilation, pool.sizes
     N, C, H, W = x.shape
     out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     indices = np.empty((N, C, Ho, Wo), dtype=np.int64)
     for n in range(N):
         for c in range(C):
-            for i in range(Ho):
-                for j in range(Wo):
+            for i, top in enumerate(pool.starts(0)):
+                for j, left in enumerate(pool.starts(1)):
                     best, where = -np.inf, None
-                    for r in range(i * sh - ph, i * sh - ph + kh):  # window rows, unpadded
-                        for q in range(j * sw - pw, j * sw - pw + kw):  # window columns
+                    for r in range(top, top + dh * (kh - 1) + 1, dh):  # window rows, unpadded
+                        for q in range(left, left + dw * (kw - 1) + 1, dw):  # window columns
                             if not (0 <= r < H and 0 <= q < W):
-                                continue  # a padded cell
+                                continue  # outside the input
                             value = x[n, c, r, q]
                             if where is None or value > best or np.isnan(value):
                                 best, where = value, r * W + q
+                    if where is None:
+                        raise ValueError(f"window ({i}, {j}) has no cell inside the input")
                     out[n, c, i, j], indices[n, c, i, j] = best, where
+    out, indices = pool.batched(out), pool.batched(indices)
     return (out, indices) if return_indices else out
 
 
-def _max_pool_offsets(x, k, s, p, sizes):
-    """Vectorised max pooling; also returns which window offset won, u*kw + v per output.
+def _max_pool(pool: _Pool) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised max pooling: (out, flat indices), both (N, C, Ho, Wo).
 
-    Loops over the kh*kw window offsets (u, v) in row-major order, each one a strided view of
-    the padded input (as ``conv._im2col``), and keeps a running maximum: an offset takes over
-    where it is strictly larger than the best so far, or NaN (the tie rule of torch's CPU kernel).
-    The running best starts at -inf on the first in-bounds cell of each window, so a window of
+    Loops over the kh*kw window taps (u, v) in row-major order, each one a strided view of the
+    -inf-padded input, and keeps a running maximum: a tap takes over where it is strictly
+    larger than the best so far, or NaN (the tie rule of torch's CPU kernel). The running best
+    starts at -inf on the first in-bounds tap of each window (torch's start), so a window of
     -inf values reports that cell, not a padded one.
     """
-    (kh, kw), (Ho, Wo) = k, sizes
-    xp = _pad(x, p, -np.inf)
-    first_u = np.maximum(p[0] - s[0] * np.arange(Ho), 0)  # first in-bounds row of each window
-    first_v = np.maximum(p[1] - s[1] * np.arange(Wo), 0)
-    best = np.full((*x.shape[:2], Ho, Wo), -np.inf, dtype=x.dtype)
-    arg = np.broadcast_to(first_u[:, None] * kw + first_v[None, :], best.shape).copy()
+    (kh, kw), (dh, dw), W = pool.kernel, pool.dilation, pool.x.shape[3]
+    xp = _windows.pad(pool.x, pool.pads, -np.inf)
+    rows, cols = pool.starts(0), pool.starts(1)
+    base = rows[:, None] * W + cols[None, :]  # (Ho, Wo): flat index of each window's tap (0, 0)
+    first_row = rows + dh * -(-np.maximum(-rows, 0) // dh)  # first in-bounds tap of each window
+    first_col = cols + dw * -(-np.maximum(-cols, 0) // dw)
+    best = np.full((*pool.x.shape[:2], *pool.sizes), -np.inf, dtype=pool.x.dtype)
+    idx = np.broadcast_to(first_row[:, None] * W + first_col[None, :], best.shape).copy()
     for u in range(kh):
         for v in range(kw):
-            window_cells = xp[_offset(u, v, s, sizes)]
-            take = (window_cells > best) | np.isnan(window_cells)
-            np.copyto(best, window_cells, where=take)
-            np.copyto(arg, u * kw + v, where=take)
-    return best, arg
+            cells = xp[_window_cells(pool, u, v)]
+            take = (cells > best) | np.isnan(cells)
+            np.copyto(best, cells, where=take)
+            np.copyto(idx, base + (u * dh * W + v * dw), where=take)
+    return best, idx
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
-    """Max pooling layer, equal to ``torch.nn.functional.max_pool2d`` (ceil_mode=False).
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max pooling layer, equal to ``torch.nn.functional.max_pool2d`` (same arguments).
 
-    x: (N, C, H, W)
-    kernel_size, stride (None: = kernel_size), padding: int or pair (along H, along W);
-    padding <= kernel_size // 2, padded with -inf. Windows may overlap (stride < kernel_size)
-    and H, W need not be multiples of the stride (the last partial windows are dropped).
-    Returns out: (N, C, Ho, Wo), and if ``return_indices`` also indices: (N, C, Ho, Wo) int64,
-    the flat position ``row * W + column`` of each maximum in its unpadded (H, W) plane,
-    torch's convention (what ``max_unpool2d`` consumes).
+    x: (N, C, H, W) or (C, H, W)
+    kernel_size, stride (None: = kernel_size), padding, dilation: int or pair (along H, along
+    W); padding <= kernel_size // 2, padded with -inf. Windows may overlap (stride <
+    kernel_size); with ``ceil_mode`` a last partial window is kept when it starts inside the
+    input or its left padding, otherwise the last partial windows are dropped.
+    Returns out: (N, C, Ho, Wo) (or (C, Ho, Wo)), and if ``return_indices`` also indices of
+    the same shape, int64: the flat position ``row * W + column`` of each maximum in its
+    unpadded (H, W) plane, torch's convention (what ``max_unpool2d`` consumes).
     Ties: the first maximum in row-major window order wins; NaN wins (the last NaN).
     """
-    x, k, s, p, sizes = _prepare(x, kernel_size, stride, padding)
-    out, arg = _max_pool_offsets(x, k, s, p, sizes)
-    if not return_indices:
-        return out
-    kw, W = k[1], x.shape[3]
-    Ho, Wo = sizes
-    rows = (s[0] * np.arange(Ho) - p[0])[:, None] + arg // kw  # unpadded row of each maximum
-    cols = (s[1] * np.arange(Wo) - p[1])[None, :] + arg % kw
-    return out, (rows * W + cols).astype(np.int64)
+    pool = _prepare(x, kernel_size, stride, padding, dilation, ceil_mode)
+    out, idx = _max_pool(pool)
+    return (pool.batched(out), pool.batched(idx)) if return_indices else pool.batched(out)
 
 
-def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0) -> np.ndarray:
+def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, dilation=1,
+                        ceil_mode=False) -> np.ndarray:
     """Backward pass of ``max_pool2d``: dx = dL/dx for a scalar loss L.
 
-    dout: (N, C, Ho, Wo) = dL/dout   x: (N, C, H, W), the forward input
-    Returns dx: (N, C, H, W).
+    dout: (N, C, Ho, Wo) = dL/dout   x: (N, C, H, W), the forward input (or both unbatched).
+    Returns dx: the shape of x.
 
     Only the cell that was the maximum of a window influenced its output, with slope 1, so
     each dout value goes entirely to that cell (the first maximum on ties, as in the forward);
     every other cell gets 0. With overlapping windows a cell that wins several windows
     collects the sum of their gradients. Equal to torch's autograd.
     """
-    x, k, s, p, sizes = _prepare(x, kernel_size, stride, padding)
-    dout = _check_dout(dout, x, sizes)
-    N, C, H, W = x.shape
-    _, arg = _max_pool_offsets(x, k, s, p, sizes)
-    dtype = common_dtype(dout, x)
-    dxp = np.zeros((N, C, H + 2 * p[0], W + 2 * p[1]), dtype=dtype)
-    for u in range(k[0]):  # scatter-add each window offset's share back
-        for v in range(k[1]):
-            dxp[_offset(u, v, s, sizes)] += np.where(arg == u * k[1] + v, dout, 0)
-    # a padded cell never wins, so nothing is lost by cropping the padding
-    return np.ascontiguousarray(dxp[:, :, p[0] : p[0] + H, p[1] : p[1] + W])
+    pool = _prepare(x, kernel_size, stride, padding, dilation, ceil_mode)
+    dout = _check_dout(dout, pool)
+    _, idx = _max_pool(pool)
+    return pool.batched(_route_to_indices(dout, idx, pool.x.shape, common_dtype(dout, pool.x)))
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
-    """Average pooling layer, equal to ``torch.nn.functional.avg_pool2d`` (its defaults).
+def _route_to_indices(dout: np.ndarray, idx: np.ndarray, shape, dtype) -> np.ndarray:
+    """dx (N, C, H, W): each dout[n, c, i, j] added to cell idx[n, c, i, j] of plane (n, c).
 
-    x: (N, C, H, W)
-    kernel_size, stride (None: = kernel_size), padding: int or pair; padding <= kernel_size // 2.
-    Returns out: (N, C, Ho, Wo), the mean of each kh x kw window of the zero-padded input; the
-    padded zeros count (``count_include_pad=True``), so every window divides by kh*kw.
+    An index outside the plane (a dilated window with no cell inside the input: its output is
+    -inf) receives nothing, as in torch.
     """
-    x, (kh, kw), s, p, (Ho, Wo) = _prepare(x, kernel_size, stride, padding)
-    xp = _pad(x, p, 0.0)
-    total = np.zeros((*x.shape[:2], Ho, Wo), dtype=x.dtype)
-    for u in range(kh):
-        for v in range(kw):
-            total += xp[_offset(u, v, s, (Ho, Wo))]
-    return total / np.asarray(kh * kw, dtype=x.dtype)
+    N, C, H, W = shape
+    plane = np.arange(N * C).reshape(N, C, 1, 1) * (H * W)
+    inside = idx < H * W
+    flat = (plane + idx)[inside]
+    dx = np.bincount(flat, weights=dout[inside].astype(np.float64), minlength=N * C * H * W)
+    return dx.astype(dtype, copy=False).reshape(shape)
 
 
-def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0) -> np.ndarray:
+def _avg_divisor(pool: _Pool, count_include_pad: bool, divisor_override) -> np.ndarray:
+    """(Ho, Wo) divisor of each window, torch's: its size clipped to the padded input (or to
+    the input without ``count_include_pad``), or ``divisor_override``; 0 where a window holds no
+    input cell (its output is 0)."""
+    lengths = []
+    for axis, n in enumerate(pool.x.shape[2:]):
+        start = pool.starts(axis)
+        end_padded = np.minimum(start + pool.kernel[axis], n + pool.padding[axis])
+        inside = np.minimum(end_padded, n) - np.maximum(start, 0)
+        lengths.append((end_padded - start if count_include_pad else inside, inside > 0))
+    (rows, rows_ok), (cols, cols_ok) = lengths
+    divisor = rows[:, None] * cols[None, :] if divisor_override is None else np.full(
+        pool.sizes, divisor_override)
+    return np.where(rows_ok[:, None] & cols_ok[None, :], divisor, 0)
+
+
+def _avg_arguments(count_include_pad, divisor_override):
+    if not isinstance(count_include_pad, (bool, np.bool_)):
+        raise TypeError(f"count_include_pad must be a bool; got {count_include_pad!r}")
+    if divisor_override is not None:
+        check_int(divisor_override, "divisor_override")
+        if divisor_override == 0:
+            raise ValueError("divisor_override must not be zero")
+    return bool(count_include_pad), divisor_override
+
+
+def _divide(total: np.ndarray, divisor: np.ndarray) -> np.ndarray:
+    """total / divisor, 0 where the divisor is 0 (an empty window)."""
+    safe = np.where(divisor == 0, 1, divisor).astype(total.dtype)
+    return np.where(divisor == 0, 0, total / safe).astype(total.dtype, copy=False)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None) -> np.ndarray:
+    """Average pooling layer, equal to ``torch.nn.functional.avg_pool2d`` (same arguments).
+
+    x: (N, C, H, W) or (C, H, W)
+    kernel_size, stride (None: = kernel_size), padding: int or pair; padding <= kernel_size // 2.
+    ceil_mode: as in ``max_pool2d``.
+    Returns out: (N, C, Ho, Wo) (or (C, Ho, Wo)): the sum of each window of the zero-padded
+    input divided by, per window: ``divisor_override`` if given; else its kh*kw cells clipped to
+    the padded input (``count_include_pad=True``, the default: padded zeros count) or only its
+    cells inside the input (``count_include_pad=False``). A window with no input cell gives 0.
+    """
+    pool = _prepare(x, kernel_size, stride, padding, 1, ceil_mode)
+    count_include_pad, divisor_override = _avg_arguments(count_include_pad, divisor_override)
+    xp = _windows.pad(pool.x, pool.pads, 0.0)
+    total = np.zeros((*pool.x.shape[:2], *pool.sizes), dtype=pool.x.dtype)
+    for u in range(pool.kernel[0]):
+        for v in range(pool.kernel[1]):
+            total += xp[_window_cells(pool, u, v)]
+    return pool.batched(_divide(total, _avg_divisor(pool, count_include_pad, divisor_override)))
+
+
+def avg_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None) -> np.ndarray:
     """Backward pass of ``avg_pool2d``: dx = dL/dx for a scalar loss L.
 
-    dout: (N, C, Ho, Wo) = dL/dout   x: (N, C, H, W), the forward input (only its shape is used)
-    Returns dx: (N, C, H, W).
+    dout: (N, C, Ho, Wo) = dL/dout   x: (N, C, H, W), the forward input (only its shape is
+    used), or both unbatched. Returns dx: the shape of x.
 
-    Each output is the mean of kh*kw cells, so each cell of a window receives dout / (kh*kw);
-    overlapping windows add up; the share that falls on padding is dropped.
+    Each output is its window's sum divided by the window's divisor, so each cell of a window
+    receives dout / divisor; overlapping windows add up; the share that falls on padding is
+    dropped.
     """
-    x, (kh, kw), s, p, sizes = _prepare(x, kernel_size, stride, padding)
-    dout = _check_dout(dout, x, sizes)
-    N, C, H, W = x.shape
-    dtype = common_dtype(dout, x)
-    share = dout.astype(dtype, copy=False) / np.asarray(kh * kw, dtype=dtype)
-    dxp = np.zeros((N, C, H + 2 * p[0], W + 2 * p[1]), dtype=dtype)
-    for u in range(kh):
-        for v in range(kw):
-            dxp[_offset(u, v, s, sizes)] += share
-    return np.ascontiguousarray(dxp[:, :, p[0] : p[0] + H, p[1] : p[1] + W])
+    pool = _prepare(x, kernel_size, stride, padding, 1, ceil_mode)
+    count_include_pad, divisor_override = _avg_arguments(count_include_pad, divisor_override)
+    dout = _check_dout(dout, pool)
+    N, C, H, W = pool.x.shape
+    dtype = common_dtype(dout, pool.x)
+    share = _divide(dout.astype(dtype, copy=False),
+                    _avg_divisor(pool, count_include_pad, divisor_override))
+    (top, bottom), (left, right) = pads = pool.pads
+    dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=dtype)
+    _windows.add_windows(dxp, lambda u, v: share, pool.kernel, pool.stride, pool.dilation,
+                         pool.sizes)
+    return pool.batched(_windows.crop(dxp, pads, H, W))
 
 
 def _unpool_size(x_shape, k, s, p, output_size_arg):
@@ -298,16 +388,17 @@ def _unpool_size(x_shape, k, s, p, output_size_arg):
 def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
     """Partial inverse of ``max_pool2d``, equal to ``torch.nn.functional.max_unpool2d``.
 
-    x: (N, C, Hi, Wi) pooled values   indices: (N, C, Hi, Wi) ints, from
+    x: (N, C, Hi, Wi) pooled values, or unbatched (C, Hi, Wi)   indices: ints of x's shape, from
     ``max_pool2d(..., return_indices=True)``: flat positions in each (H, W) output plane.
     kernel_size, stride (None: = kernel_size), padding: int or pair; they only fix the default
     output size ``H = (Hi - 1)*stride - 2*padding + kernel_size`` (and likewise W).
     output_size: None, (H, W) or (N, C, H, W) (N and C must then match x); as in torch each of
     H, W must lie strictly within ``stride`` of the default (the sizes a max_pool2d with these
     arguments could have come from).
-    Returns out: (N, C, H, W), zero everywhere except, in every plane, ``out[n, c].flat[i] =
-    x[n, c].flat[k]`` with ``i = indices[n, c].flat[k]``: every maximum goes back where it
-    came from. An index outside 0 .. H*W - 1 is a ValueError (torch: RuntimeError).
+    Returns out: (N, C, H, W) (or (C, H, W)), zero everywhere except, in every plane,
+    ``out[n, c].flat[i] = x[n, c].flat[k]`` with ``i = indices[n, c].flat[k]``: every maximum
+    goes back where it came from. An index outside 0 .. H*W - 1 is a ValueError (torch:
+    RuntimeError).
 
     Differences from torch, both where torch's result is not well defined:
     - repeated indices in a plane (overlapping windows that found the same maximum): the last
@@ -316,7 +407,8 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
     - an empty default output size (e.g. Hi = 1 with padding > (kernel_size - 1) / 2) is a
       ValueError; torch returns an empty tensor.
     """
-    x = as_float_array(x, "x", 4, "(N, C, Hi, Wi)")
+    x, unbatched = _windows.as_images(x, "x")
+    shape = x.shape[1:] if unbatched else x.shape
     k = as_pair(kernel_size, "kernel_size", 1)
     s = k if stride is None else as_pair(stride, "stride", 1)
     p = as_pair(padding, "padding", 0)
@@ -327,11 +419,11 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
                         f"{type(indices).__name__}") from exc
     if not np.issubdtype(idx.dtype, np.integer):
         raise TypeError(f"indices must hold integers (e.g. int64); got dtype {idx.dtype}")
-    if idx.shape != x.shape:
+    if idx.shape != tuple(shape):
         raise ValueError(
-            f"indices must have the shape of x (N, C, Hi, Wi) = {tuple(x.shape)}; "
-            f"got {tuple(idx.shape)}"
+            f"indices must have the shape of x {tuple(shape)}; got {tuple(idx.shape)}"
         )
+    idx = idx.reshape(x.shape)
     H, W = _unpool_size(x.shape, k, s, p, output_size)
     N, C = x.shape[:2]
     if idx.size and (idx.min() < 0 or idx.max() >= H * W):
@@ -343,7 +435,8 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
     out = np.zeros((N * C, H * W), dtype=x.dtype)
     planes = np.arange(N * C)[:, None]
     out[planes, idx.reshape(N * C, -1)] = x.reshape(N * C, -1)
-    return out.reshape(N, C, H, W)
+    out = out.reshape(N, C, H, W)
+    return out[0] if unbatched else out
 
 
 def global_avg_pool2d(x) -> np.ndarray:
@@ -399,26 +492,6 @@ def adaptive_windows(n: int, n_out: int) -> list[tuple[int, int]]:
     return [(i * n // n_out, -(-(i + 1) * n // n_out)) for i in range(n_out)]
 
 
-def _as_images(x, name: str = "x") -> tuple[np.ndarray, bool]:
-    """x as a float (N, C, H, W) array, and whether it came unbatched (C, H, W)."""
-    ndim = getattr(x, "ndim", None)
-    if ndim is None:
-        try:
-            ndim = np.ndim(x)
-        except Exception:  # as_float_array names what is wrong
-            ndim = None
-    if ndim == 3:
-        arr = as_float_array(x, name, 3, "(C, H, W)")[None]
-    else:
-        arr = as_float_array(x, name, 4, "(N, C, H, W) or (C, H, W)")
-    if min(arr.shape[1:]) < 1:
-        raise ValueError(
-            f"{name} must have non-empty C, H, W: (N, C, H, W) or (C, H, W); got shape "
-            f"{tuple(arr.shape[1:]) if ndim == 3 else tuple(arr.shape)}"
-        )
-    return arr, ndim == 3
-
-
 def adaptive_avg_pool2d(x, output_size) -> np.ndarray:
     """Adaptive average pooling, equal to ``torch.nn.functional.adaptive_avg_pool2d``.
 
@@ -429,7 +502,7 @@ def adaptive_avg_pool2d(x, output_size) -> np.ndarray:
     unequal sizes that cover the whole input, whatever its size. (torch also accepts an
     output size of 0 and returns an empty array; here it is a ValueError.)
     """
-    x, unbatched = _as_images(x)
+    x, unbatched = _windows.as_images(x, "x")
     Ho, Wo = _adaptive_size(output_size, x.shape)
     H, W = x.shape[2:]
     # a rectangle's mean is the mean over its rows of the mean over its columns
@@ -455,7 +528,7 @@ def adaptive_max_pool2d(x, output_size, return_indices=False):
     of the maxima, int64, same shape. Ties: the first maximum in row-major window order; a NaN
     wins (the last NaN); as ``max_pool2d`` and torch's CPU kernel.
     """
-    x, unbatched = _as_images(x)
+    x, unbatched = _windows.as_images(x, "x")
     Ho, Wo = _adaptive_size(output_size, x.shape)
     H, W = x.shape[2:]
     # columns first: per row, the winning column of each column window ...
@@ -475,90 +548,3 @@ def adaptive_max_pool2d(x, output_size, return_indices=False):
     if unbatched:
         out, idx = out[0], idx[0]
     return (out, idx) if return_indices else out
-
-
-_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "identity": lambda t: t,
-}
-
-
-class Subsampling(nn.Module):
-    """LeNet-5's trainable subsampling layer (S2 and S4 in LeCun et al., 1998).
-
-    Each map c sums its non-overlapping 2x2 windows, scales the sum by a trainable weight,
-    adds a trainable bias and applies the activation:
-
-        out[n, c, i, j] = activation(weight[c] * (x[n, c, 2i, 2j] + x[n, c, 2i, 2j+1]
-                                                  + x[n, c, 2i+1, 2j] + x[n, c, 2i+1, 2j+1])
-                                     + bias[c])
-
-    Exactly 2 trainable parameters per map: ``weight`` (C,) and ``bias`` (C,); 12 for S2's
-    6 maps, 32 for S4's 16. (Modern average pooling is the special case weight = 1/4,
-    bias = 0, identity activation, with nothing to learn.)
-
-    channels: C, the number of maps.
-    activation: "sigmoid" (default, the sigmoidal squashing of the paper's description),
-        "tanh", "identity" or None (no activation), or any callable tensor -> tensor
-        (e.g. LeNet's scaled tanh ``lambda a: 1.7159 * torch.tanh(2 * a / 3)``, or an
-        ``nn.Module``, which is then registered as a submodule).
-    Input (N, C, H, W) -> output (N, C, H // 2, W // 2); with an odd H or W the last row or
-    column is dropped, as by ``avg_pool2d(x, 2)``. H and W must be >= 2.
-
-    Initialisation (``reset_parameters``): torch's default for a layer with fan-in 4 (each
-    output sees 4 inputs through one weight), as ``nn.Linear(4, 1)`` would do it: weight and
-    bias uniform in [-1/sqrt(4), 1/sqrt(4)] = [-0.5, 0.5]. (The paper draws weights in
-    [-2.4/F, 2.4/F] with F the fan-in, i.e. [-0.6, 0.6]: nearly the same range.)
-    """
-
-    def __init__(self, channels: int, activation="sigmoid"):
-        super().__init__()
-        if not isinstance(channels, int) or isinstance(channels, bool):
-            raise TypeError(f"channels must be an int; got {channels!r}")
-        if channels < 1:
-            raise ValueError(f"channels must be >= 1; got {channels}")
-        self.channels = channels
-        if activation is None or (isinstance(activation, str) and activation in _ACTIVATIONS):
-            self.activation_name = "identity" if activation is None else activation
-            self.activation = _ACTIVATIONS[self.activation_name]
-        elif isinstance(activation, str):
-            raise ValueError(
-                f"activation must be one of {sorted(_ACTIVATIONS)}, None or a callable; "
-                f"got {activation!r}"
-            )
-        elif callable(activation):
-            self.activation_name = getattr(activation, "__name__", type(activation).__name__)
-            self.activation = activation
-        else:
-            raise TypeError(
-                f"activation must be a name ({sorted(_ACTIVATIONS)}), None or a callable; "
-                f"got {activation!r}"
-            )
-        self.weight = nn.Parameter(torch.empty(channels))
-        self.bias = nn.Parameter(torch.empty(channels))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Weight and bias uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)] with fan_in = 4."""
-        bound = 1 / math.sqrt(4)
-        nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.uniform_(self.bias, -bound, bound)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, C, H, W) -> (N, C, H // 2, W // 2)."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor (N, C, H, W); got {type(x).__name__}")
-        if x.dim() != 4 or x.shape[1] != self.channels or x.shape[2] < 2 or x.shape[3] < 2:
-            raise ValueError(
-                f"x must be (N, {self.channels}, H, W) with H, W >= 2 for "
-                f"Subsampling({self.channels}); got shape {tuple(x.shape)}"
-            )
-        N, C, H, W = x.shape
-        Ho, Wo = H // 2, W // 2
-        windows = x[:, :, : 2 * Ho, : 2 * Wo].reshape(N, C, Ho, 2, Wo, 2)
-        sums = windows.sum(dim=(3, 5))  # (N, C, Ho, Wo): each 2x2 window summed
-        return self.activation(sums * self.weight.view(1, C, 1, 1) + self.bias.view(1, C, 1, 1))
-
-    def extra_repr(self) -> str:
-        return f"channels={self.channels}, activation={self.activation_name}"

@@ -1,6 +1,7 @@
 """cnnkit.conv against torch.nn.functional.conv2d, autograd, finite differences and scipy."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -22,29 +23,40 @@ from cnnkit.gradcheck import numerical_gradient, rel_error
 
 @st.composite
 def conv_case(draw, max_batch=3, max_size=9):
-    """A random valid layer: x, w, b and stride/padding/dilation pairs."""
+    """A random valid layer: x (batched or not), w, b and stride/padding/dilation/groups."""
     N = draw(st.integers(1, max_batch))
-    C = draw(st.integers(1, 3))
-    F_ = draw(st.integers(1, 4))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    C = groups * draw(st.integers(1, 2 if groups > 1 else 3))
+    F_ = groups * draw(st.integers(1, 2 if groups > 1 else 4))
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    p = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
     d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    # the input must be at least as long as the dilated kernel once padded
-    H = draw(st.integers(max(1, d[0] * (kh - 1) + 1 - 2 * p[0]), max_size))
-    W = draw(st.integers(max(1, d[1] * (kw - 1) + 1 - 2 * p[1]), max_size))
-    seed = draw(st.integers(0, 2**31 - 1))
-    rng = np.random.default_rng(seed)
+    mode = draw(st.sampled_from(["pair", "pair", "int", "same", "valid"]))
+    s = (1, 1) if mode == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    if mode in ("pair", "int"):
+        p = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+        p = p if mode == "pair" else (p[0], p[0])
+        padding = p if mode == "pair" else p[0]
+    else:
+        p, padding = (0, 0), mode
+    # the input must be at least as long as the dilated kernel once padded ("same" always fits)
+    low = (1, 1) if mode == "same" else [max(1, dd * (k - 1) + 1 - 2 * pp)
+                                         for dd, k, pp in zip(d, (kh, kw), p, strict=True)]
+    H = draw(st.integers(low[0], max(low[0], max_size)))
+    W = draw(st.integers(low[1], max(low[1], max_size)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
     x = rng.standard_normal((N, C, H, W))
-    w = rng.standard_normal((F_, C, kh, kw))
+    if draw(st.booleans()) and N == 1:
+        x = x[0]  # unbatched (C, H, W)
+    w = rng.standard_normal((F_, C // groups, kh, kw))
     b = rng.standard_normal(F_) if draw(st.booleans()) else None
-    return x, w, b, dict(stride=s, padding=p, dilation=d)
+    return x, w, b, dict(stride=s, padding=padding, dilation=d, groups=groups)
 
 
 def torch_conv(x, w, b, **kw):
-    return F.conv2d(
-        torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), **kw
-    ).numpy()
+    with warnings.catch_warnings():  # "same" with even kernels: torch warns that it copies
+        warnings.simplefilter("ignore", UserWarning)
+        return F.conv2d(torch.from_numpy(x), torch.from_numpy(w),
+                        None if b is None else torch.from_numpy(b), **kw).numpy()
 
 
 @settings(max_examples=150, deadline=None)
@@ -74,7 +86,9 @@ def test_conv2d_backward_matches_autograd(case):
     xt = torch.tensor(x, requires_grad=True)
     wt = torch.tensor(w, requires_grad=True)
     bt = torch.zeros(w.shape[0], dtype=torch.float64, requires_grad=True)
-    out = F.conv2d(xt, wt, bt, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        out = F.conv2d(xt, wt, bt, **kw)
     dout = np.random.default_rng(1).standard_normal(tuple(out.shape))
     out.backward(torch.from_numpy(dout))
     dx, dw, db = conv2d_backward(dout, x, w, **kw)
@@ -169,9 +183,21 @@ W = np.zeros((4, 3, 3, 3))
 @pytest.mark.parametrize(
     "args, kwargs, exc, pattern",
     [
-        ((np.zeros((3, 8, 8)), W), {}, ValueError,
-         r"x must be 4-D \(N, C, H, W\); got shape \(3, 8, 8\)"),
-        ((X, np.zeros((4, 3, 3))), {}, ValueError, r"w must be 4-D \(F, C, kh, kw\); got shape"),
+        ((np.zeros((8, 8)), W), {}, ValueError,
+         r"x must be 4-D \(N, C, H, W\) or \(C, H, W\); got shape \(8, 8\)"),
+        ((np.zeros((4, 8, 8)), W), {}, ValueError, r"x has 4 channels \(shape \(1, 4, 8, 8\)\)"),
+        ((X, np.zeros((4, 1, 3, 3))), dict(groups=2), ValueError,
+         r"x has 3 channels .* expects C=2 \(shape \(4, 1, 3, 3\), groups=2"),
+        ((np.zeros((2, 4, 8, 8)), np.zeros((3, 2, 3, 3))), dict(groups=2), ValueError,
+         r"w has F=3 filters .* not divisible by groups=2"),
+        ((X, W), dict(groups=0), ValueError, r"groups must be >= 1"),
+        ((X, W), dict(groups=1.0), TypeError, r"groups must be an int"),
+        ((X, W), dict(padding="same", stride=2), ValueError, r'padding="same" needs stride 1'),
+        ((X, W), dict(padding="full"), ValueError, r'padding must be an int, a pair, "valid"'),
+        ((X, np.zeros((4, 3, 9, 3))), dict(padding="valid"), ValueError,
+         r"kernel height 9 does not fit"),
+        ((X, np.zeros((4, 3, 3))), {}, ValueError,
+         r"w must be 4-D \(F, C // groups, kh, kw\); got shape"),
         ((X, np.zeros((4, 1, 3, 3))), {}, ValueError,
          r"x has 3 channels \(shape \(2, 3, 8, 8\)\) but w expects C=1"),
         ((X, W, np.zeros(3)), {}, ValueError, r"b must have shape \(4,\).*got \(3,\)"),

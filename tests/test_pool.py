@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -9,8 +12,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import cnnkit.pool
+from cnnkit.models.lenet import Subsampling
 from cnnkit.pool import (
-    Subsampling,
     adaptive_avg_pool2d,
     adaptive_max_pool2d,
     adaptive_windows,
@@ -28,32 +32,44 @@ PROPERTY = settings(max_examples=60, deadline=None)
 
 
 @st.composite
-def pool_cases(draw, ties=False):
-    """A random pooling problem: (x, kernel_size, stride, padding), torch-valid."""
+def pool_cases(draw, ties=False, dilation=True):
+    """A random pooling problem: (x, kwargs), torch-valid, over torch's whole argument space
+    (max pooling's dilation only if ``dilation``); x batched or unbatched."""
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
     stride = draw(st.one_of(st.none(), st.integers(1, 3),
                             st.tuples(st.integers(1, 4), st.integers(1, 4))))
-    H = draw(st.integers(max(1, kh - 2 * ph), 9))
-    W = draw(st.integers(max(1, kw - 2 * pw), 9))
+    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if dilation else (1, 1)
+    low = [max(1, dd * (k - 1) + 1 - 2 * p) for dd, k, p in zip(d, (kh, kw), (ph, pw), strict=True)]
+    H, W = draw(st.integers(low[0], max(low[0], 9))), draw(st.integers(low[1], max(low[1], 9)))
     N, C = draw(st.integers(1, 2)), draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     if ties:  # few distinct integer values: windows full of equal maxima
         x = rng.integers(-2, 2, size=(N, C, H, W)).astype(np.float64)
     else:
         x = rng.standard_normal((N, C, H, W))
+    if draw(st.booleans()) and N == 1:
+        x = x[0]  # unbatched (C, H, W)
     kernel = draw(st.sampled_from([(kh, kw), kh])) if kh == kw else (kh, kw)
     padding = (ph, pw) if ph != pw else draw(st.sampled_from([(ph, pw), ph]))
-    return x, kernel, stride, padding
+    # torch's stride=None means "= kernel_size", like ours
+    kwargs = {"kernel_size": kernel, "stride": stride, "padding": padding,
+              "ceil_mode": draw(st.booleans())}
+    if dilation:
+        kwargs["dilation"] = d if d[0] != d[1] else draw(st.sampled_from([d, d[0]]))
+    return x, kwargs
+
+
+@st.composite
+def avg_cases(draw):
+    x, kwargs = draw(pool_cases(dilation=False))
+    kwargs["count_include_pad"] = draw(st.booleans())
+    kwargs["divisor_override"] = draw(st.sampled_from([None, None, 1, 3, -2]))
+    return x, kwargs
 
 
 def _t(a, requires_grad=False):
     return torch.tensor(a, dtype=torch.float64, requires_grad=requires_grad)
-
-
-def _torch_args(kernel, stride, padding):
-    # torch's stride=None means "= kernel_size", like ours
-    return {"kernel_size": kernel, "stride": stride, "padding": padding}
 
 
 # ---------------------------------------------------------------- forward against torch
@@ -62,73 +78,74 @@ def _torch_args(kernel, stride, padding):
 @PROPERTY
 @given(pool_cases())
 def test_max_pool2d_matches_torch(case):
-    x, kernel, stride, padding = case
-    out, idx = max_pool2d(x, kernel, stride, padding, return_indices=True)
-    t_out, t_idx = F.max_pool2d(_t(x), return_indices=True, **_torch_args(kernel, stride, padding))
+    x, kwargs = case
+    out, idx = max_pool2d(x, **kwargs, return_indices=True)
+    t_out, t_idx = F.max_pool2d(_t(x), **kwargs, return_indices=True)
     assert out.shape == tuple(t_out.shape) and out.dtype == np.float64
-    assert np.abs(out - t_out.numpy()).max() < TOL
+    np.testing.assert_array_equal(out, t_out.numpy())  # a maximum is one of the inputs: exact
     assert idx.dtype == np.int64
     np.testing.assert_array_equal(idx, t_idx.numpy())
-    np.testing.assert_array_equal(max_pool2d(x, kernel, stride, padding), out)
+    np.testing.assert_array_equal(max_pool2d(x, **kwargs), out)
 
 
 @PROPERTY
-@given(pool_cases())
+@given(avg_cases())
 def test_avg_pool2d_matches_torch(case):
-    x, kernel, stride, padding = case
-    out = avg_pool2d(x, kernel, stride, padding)
-    t_out = F.avg_pool2d(_t(x), **_torch_args(kernel, stride, padding))
+    x, kwargs = case
+    out = avg_pool2d(x, **kwargs)
+    t_out = F.avg_pool2d(_t(x), **kwargs)
     assert out.shape == tuple(t_out.shape)
     assert np.abs(out - t_out.numpy()).max() < TOL
 
 
-@PROPERTY
-@given(pool_cases(), st.integers(0, 2**32 - 1))
-def test_backward_passes_match_autograd(case, seed):
-    x, kernel, stride, padding = case
-    args = _torch_args(kernel, stride, padding)
-    for ours, ours_backward, theirs in (
-        (max_pool2d, max_pool2d_backward, F.max_pool2d),
-        (avg_pool2d, avg_pool2d_backward, F.avg_pool2d),
-    ):
-        out = ours(x, kernel, stride, padding)
-        dout = np.random.default_rng(seed).standard_normal(out.shape)
-        tx = _t(x, requires_grad=True)
-        theirs(tx, **args).backward(_t(dout))
-        dx = ours_backward(dout, x, kernel, stride, padding)
-        assert dx.shape == x.shape
-        assert np.abs(dx - tx.grad.numpy()).max() < TOL, ours.__name__
+def _check_backward(x, kwargs, ours, ours_backward, theirs, seed):
+    out = ours(x, **kwargs)
+    dout = np.random.default_rng(seed).standard_normal(out.shape)
+    tx = _t(x, requires_grad=True)
+    theirs(tx, **kwargs).backward(_t(dout))
+    dx = ours_backward(dout, x, **kwargs)
+    assert dx.shape == x.shape
+    assert np.abs(dx - tx.grad.numpy()).max() < TOL, ours.__name__
 
 
 @PROPERTY
-@given(pool_cases(), st.booleans())
-def test_max_unpool2d_matches_torch(case, four_d_size):
-    x, kernel, stride, padding = case
-    _, idx = max_pool2d(x, kernel, stride, padding, return_indices=True)
+@given(pool_cases(), avg_cases(), st.integers(0, 2**32 - 1))
+def test_backward_passes_match_autograd(max_case, avg_case, seed):
+    _check_backward(*max_case, max_pool2d, max_pool2d_backward, F.max_pool2d, seed)
+    _check_backward(*avg_case, avg_pool2d, avg_pool2d_backward, F.avg_pool2d, seed)
+
+
+@PROPERTY
+@given(pool_cases(dilation=False), st.booleans())
+def test_max_unpool2d_matches_torch(case, full_size):
+    x, kwargs = case
+    if kwargs.pop("ceil_mode"):
+        return  # max_unpool2d has no ceil_mode
+    _, idx = max_pool2d(x, **kwargs, return_indices=True)
     # values independent of x, so a wrong placement cannot hide behind equal values; entries
     # of a plane that share an index (overlapping windows, same maximum) get the same value,
     # because torch writes repeated indices in an unspecified order (its docs, issue #80827)
-    table = np.random.default_rng(0).standard_normal(x.shape[:2] + (x.shape[2] * x.shape[3],))
-    vals = np.take_along_axis(table, idx.reshape(*idx.shape[:2], -1), axis=2).reshape(idx.shape)
-    args = _torch_args(kernel, stride, padding)
+    planes = idx.reshape(-1, idx.shape[-2] * idx.shape[-1])
+    table = np.random.default_rng(0).standard_normal((planes.shape[0], x.shape[-2] * x.shape[-1]))
+    vals = np.take_along_axis(table, planes, axis=1).reshape(idx.shape)
     # the default output size may be smaller than x when the windows did not cover it: the
     # indices (into x's planes) then fall outside, and torch raises; or it may be empty, and
     # torch returns an empty array: we refuse both with a ValueError
     try:
-        t_out = F.max_unpool2d(_t(vals), torch.from_numpy(idx), **args)
+        t_out = F.max_unpool2d(_t(vals), torch.from_numpy(idx), **kwargs)
     except RuntimeError:
         t_out = None
     if t_out is None or t_out.numel() == 0:
         with pytest.raises(ValueError, match="indices: found|default output size"):
-            max_unpool2d(vals, idx, kernel, stride, padding)
+            max_unpool2d(vals, idx, **kwargs)
     else:
-        out = max_unpool2d(vals, idx, kernel, stride, padding)
+        out = max_unpool2d(vals, idx, **kwargs)
         assert out.shape == tuple(t_out.shape)
         assert np.abs(out - t_out.numpy()).max() < TOL
-    # an explicit output_size: the input's own (H, W), as (H, W) or (N, C, H, W)
-    size = x.shape if four_d_size else x.shape[2:]
-    out = max_unpool2d(vals, idx, kernel, stride, padding, output_size=size)
-    t_out = F.max_unpool2d(_t(vals), torch.from_numpy(idx), output_size=size, **args)
+    # an explicit output_size: the input's own (H, W), or (N, C, H, W) for a batch
+    size = x.shape if full_size and x.ndim == 4 else x.shape[-2:]
+    out = max_unpool2d(vals, idx, **kwargs, output_size=size)
+    t_out = F.max_unpool2d(_t(vals), torch.from_numpy(idx), output_size=size, **kwargs)
     assert out.shape == x.shape == tuple(t_out.shape)
     assert np.abs(out - t_out.numpy()).max() < TOL
 
@@ -227,29 +244,66 @@ def test_tie_rule_nan_and_all_minus_inf():
                                       t_idx.numpy())
 
 
+def _no_input_cell(x, kwargs) -> bool:
+    """Whether some dilated window meets no cell of the input (torch: -inf, an index outside)."""
+    try:
+        max_pool2d_loops(x, **kwargs)
+    except ValueError as err:
+        assert "has no cell inside the input" in str(err)
+        return True
+    return False
+
+
 @PROPERTY
 @given(pool_cases(ties=True), st.integers(0, 2**32 - 1))
 def test_ties_match_torch_and_loops(case, seed):
     """Integer-valued inputs: torch's CPU kernel follows the same rule, indices and gradients."""
-    x, kernel, stride, padding = case
-    args = _torch_args(kernel, stride, padding)
-    out, idx = max_pool2d(x, kernel, stride, padding, return_indices=True)
-    loop_out, loop_idx = max_pool2d_loops(x, kernel, stride, padding, return_indices=True)
-    np.testing.assert_array_equal(out, loop_out)
-    np.testing.assert_array_equal(idx, loop_idx)
+    x, kwargs = case
+    out, idx = max_pool2d(x, **kwargs, return_indices=True)
+    if not _no_input_cell(x, kwargs):
+        loop_out, loop_idx = max_pool2d_loops(x, **kwargs, return_indices=True)
+        np.testing.assert_array_equal(out, loop_out)
+        np.testing.assert_array_equal(idx, loop_idx)
     tx = _t(x, requires_grad=True)
-    t_out, t_idx = F.max_pool2d(tx, return_indices=True, **args)
+    t_out, t_idx = F.max_pool2d(tx, **kwargs, return_indices=True)
     np.testing.assert_array_equal(idx, t_idx.numpy())
     dout = np.random.default_rng(seed).standard_normal(out.shape)
     t_out.backward(_t(dout))
-    assert np.abs(max_pool2d_backward(dout, x, kernel, stride, padding)
-                  - tx.grad.numpy()).max() < TOL
-    # and the gradient goes exactly where the indices point
-    dx = np.zeros(x.shape[:2] + (x.shape[2] * x.shape[3],))
-    n, c = np.indices(idx.shape)[:2]
-    np.add.at(dx, (n, c, idx), dout)
-    assert np.abs(dx.reshape(x.shape) - max_pool2d_backward(dout, x, kernel, stride, padding)
-                  ).max() < TOL
+    dx = max_pool2d_backward(dout, x, **kwargs)
+    assert np.abs(dx - tx.grad.numpy()).max() < TOL
+    # and the gradient goes exactly where the indices point (those inside the plane)
+    plane = x.shape[-2] * x.shape[-1]
+    planes = idx.reshape(-1, idx.shape[-2] * idx.shape[-1])
+    which = np.broadcast_to(np.arange(len(planes))[:, None], planes.shape)
+    inside = planes < plane
+    routed = np.zeros((len(planes), plane))
+    np.add.at(routed, (which[inside], planes[inside]), dout.reshape(planes.shape)[inside])
+    assert np.abs(routed.reshape(x.shape) - dx).max() < TOL
+
+
+def test_dilated_window_without_input_cell_is_minus_inf_like_torch():
+    x = np.arange(8.0).reshape(1, 1, 2, 4)  # taps at rows -1 and 2: neither inside
+    out, idx = max_pool2d(x, 2, 1, 1, dilation=3, return_indices=True)
+    t_out, t_idx = F.max_pool2d(_t(x), 2, 1, 1, dilation=3, return_indices=True)
+    np.testing.assert_array_equal(out, t_out.numpy())
+    np.testing.assert_array_equal(idx, t_idx.numpy())
+    assert np.all(out == -np.inf)
+    np.testing.assert_array_equal(max_pool2d_backward(np.ones(out.shape), x, 2, 1, 1, 3), 0 * x)
+    with pytest.raises(ValueError, match=r"window \(0, 0\) has no cell inside the input"):
+        max_pool2d_loops(x, 2, 1, 1, dilation=3)
+
+
+def test_ceil_mode_keeps_a_last_window_that_starts_inside():
+    x = np.arange(25.0).reshape(1, 1, 5, 5)
+    assert max_pool2d(x, 2).shape[-2:] == (2, 2)
+    assert max_pool2d(x, 2, ceil_mode=True).shape[-2:] == (3, 3)  # last window: one column
+    # a window that would start in the right padding is dropped (torch's rule): the ceiling
+    # of (5 + 2 - 3) / 3, plus one, is 3, but the third window would start at row 6 - 1 = 5
+    assert max_pool2d(np.zeros((1, 1, 5, 5)), 3, 3, 1, ceil_mode=True).shape[-2:] == (2, 2)
+    out = avg_pool2d(x, 2, ceil_mode=True)
+    assert out[0, 0, 2, 2] == 24.0  # a 1x1 remainder, divided by its own size
+    assert avg_pool2d(x, 2, ceil_mode=True, divisor_override=1)[0, 0, 2, 2] == 24.0
+    assert avg_pool2d(x, 3, 2, 1, count_include_pad=False)[0, 0, 0, 0] == np.mean([0, 1, 5, 6])
 
 
 # ---------------------------------------------------------------- Subsampling (LeNet S2/S4)
@@ -314,11 +368,22 @@ X = np.zeros((1, 2, 6, 6))
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: max_pool2d(np.zeros((2, 6, 6)), 2), ValueError, r"x must be 4-D.*\(2, 6, 6\)"),
-        (lambda: avg_pool2d(np.zeros((2, 6, 6)), 2), ValueError, r"x must be 4-D"),
+        (lambda: max_pool2d(np.zeros((6, 6)), 2), ValueError,
+         r"x must be 4-D \(N, C, H, W\) or \(C, H, W\); got shape \(6, 6\)"),
+        (lambda: avg_pool2d(np.zeros((1, 1, 2, 6, 6)), 2), ValueError, r"x must be 4-D"),
         (lambda: global_avg_pool2d(np.zeros((6, 6))), ValueError, r"x must be 4-D"),
         (lambda: max_pool2d("abc", 2), TypeError, r"x must hold numbers"),
-        (lambda: max_pool2d(np.zeros((0, 2, 6, 6)), 2), ValueError, r"x must be a non-empty"),
+        (lambda: max_pool2d(np.zeros((1, 0, 6, 6)), 2), ValueError, r"x must have non-empty C"),
+        (lambda: max_pool2d(X, 2, dilation=0), ValueError, r"dilation must be >= 1"),
+        (lambda: max_pool2d(X, 2, ceil_mode=1), TypeError, r"ceil_mode must be a bool"),
+        (lambda: max_pool2d(X, 3, dilation=3), ValueError,
+         r"window height 3 does not fit .* spans 7 cells with dilation 3"),
+        (lambda: avg_pool2d(X, 2, divisor_override=0), ValueError,
+         r"divisor_override must not be zero"),
+        (lambda: avg_pool2d(X, 2, divisor_override=1.5), TypeError,
+         r"divisor_override must be an int"),
+        (lambda: avg_pool2d(X, 2, count_include_pad=None), TypeError,
+         r"count_include_pad must be a bool"),
         (lambda: max_pool2d(X, 0), ValueError, r"kernel_size must be >= 1"),
         (lambda: max_pool2d(X, 2.0), TypeError, r"kernel_size must be an int"),
         (lambda: max_pool2d(X, (2, 2, 2)), TypeError, r"kernel_size"),
@@ -336,9 +401,9 @@ X = np.zeros((1, 2, 6, 6))
          r"dout must have the shape.*\(1, 2, 3, 3\).*got \(1, 2, 2, 2\)"),
         (lambda: avg_pool2d_backward(np.zeros((1, 2, 3)), X, 2), ValueError, r"dout must be 4-D"),
         (lambda: max_pool2d_backward(np.zeros((1, 2, 3, 3)), X[0], 2), ValueError,
-         r"x must be 4-D"),
+         r"dout must be 3-D \(C, Ho, Wo\), like the unbatched output"),
         (lambda: max_unpool2d(np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 3), np.int64), 2),
-         ValueError, r"indices must have the shape of x.*\(1, 2, 3, 3\).*got \(1, 2, 3\)"),
+         ValueError, r"indices must have the shape of x \(1, 2, 3, 3\); got \(1, 2, 3\)"),
         (lambda: max_unpool2d(np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 3, 3)), 2), TypeError,
          r"indices must hold integers"),
         (lambda: max_unpool2d(np.zeros((1, 2, 3, 3)), np.full((1, 2, 3, 3), 36), 2), ValueError,
@@ -356,7 +421,7 @@ X = np.zeros((1, 2, 6, 6))
                               output_size=6), TypeError, r"output_size must be None or a tuple"),
         (lambda: max_unpool2d(np.zeros((1, 2, 1, 1)), np.zeros((1, 2, 1, 1), int), 1,
                               padding=1), ValueError, r"padding: the default output size"),
-        (lambda: max_unpool2d(np.zeros((2, 3, 3)), np.zeros((2, 3, 3), int), 2), ValueError,
+        (lambda: max_unpool2d(np.zeros((3, 3)), np.zeros((3, 3), int), 2), ValueError,
          r"x must be 4-D"),
         (lambda: Subsampling(6)(torch.zeros(1, 3, 28, 28)), ValueError,
          r"x must be \(N, 6, H, W\).*\(1, 3, 28, 28\)"),
@@ -439,3 +504,12 @@ def test_adaptive_windows_rule():
 def test_adaptive_pools_refuse_bad_input(fn, x, size, error, match):
     with pytest.raises(error, match=match):
         fn(x, size)
+
+
+def test_importing_pool_does_not_import_torch_and_subsampling_is_still_found():
+    code = ("import sys, cnnkit.pool; assert 'torch' not in sys.modules, 'torch imported'; "
+            "from cnnkit.models.lenet import Subsampling; "
+            "assert cnnkit.pool.Subsampling is Subsampling")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with pytest.raises(AttributeError, match="has no attribute 'Subsample'"):
+        cnnkit.pool.Subsample  # noqa: B018

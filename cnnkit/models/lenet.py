@@ -16,6 +16,7 @@ with ``torch.nn.functional.cross_entropy``; the largest score is the prediction)
 
 Building blocks of the classic network, usable on their own:
 
+- ``Subsampling``: the trainable 2x2 subsampling of S2 and S4 (2 parameters per map).
 - ``TableConv2d``: a convolution whose output maps each see only the input maps a boolean
   connection table allows (C3). Unconnected kernels do not exist at all.
 - ``EuclideanRBF``: the output layer, -(squared Euclidean distance) to fixed prototypes.
@@ -28,13 +29,14 @@ Building blocks of the classic network, usable on their own:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnkit.pool import Subsampling
+from cnnkit._validate import check_int
 
 __all__ = [
     "C3_TABLE",
@@ -42,6 +44,7 @@ __all__ = [
     "PROTOTYPES",
     "scaled_tanh",
     "paper_input",
+    "Subsampling",
     "TableConv2d",
     "EuclideanRBF",
     "LeNet5Classic",
@@ -155,6 +158,89 @@ def _as_table(table) -> np.ndarray:
         raise ValueError(f"table: output map {int(empty[0])} is connected to no input map "
                          f"(column {int(empty[0])} of the {t.shape} table is all False)")
     return t
+
+
+_SUB_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "identity": lambda t: t,
+}
+
+
+class Subsampling(nn.Module):
+    """LeNet-5's trainable subsampling layer (S2 and S4 in LeCun et al., 1998).
+
+    Each map c sums its non-overlapping 2x2 windows, scales the sum by a trainable weight,
+    adds a trainable bias and applies the activation:
+
+        out[n, c, i, j] = activation(weight[c] * (x[n, c, 2i, 2j] + x[n, c, 2i, 2j+1]
+                                                  + x[n, c, 2i+1, 2j] + x[n, c, 2i+1, 2j+1])
+                                     + bias[c])
+
+    Exactly 2 trainable parameters per map: ``weight`` (C,) and ``bias`` (C,); 12 for S2's
+    6 maps, 32 for S4's 16. (Modern average pooling is the special case weight = 1/4,
+    bias = 0, identity activation, with nothing to learn.)
+
+    channels: C, the number of maps.
+    activation: "sigmoid" (default, the sigmoidal squashing of the paper's description),
+        "tanh", "identity" or None (no activation), or any callable tensor -> tensor
+        (e.g. LeNet's scaled tanh ``lambda a: 1.7159 * torch.tanh(2 * a / 3)``, or an
+        ``nn.Module``, which is then registered as a submodule).
+    Input (N, C, H, W) -> output (N, C, H // 2, W // 2); with an odd H or W the last row or
+    column is dropped, as by ``avg_pool2d(x, 2)``. H and W must be >= 2.
+
+    Initialisation (``reset_parameters``): torch's default for a layer with fan-in 4 (each
+    output sees 4 inputs through one weight), as ``nn.Linear(4, 1)`` would do it: weight and
+    bias uniform in [-1/sqrt(4), 1/sqrt(4)] = [-0.5, 0.5]. (The paper draws weights in
+    [-2.4/F, 2.4/F] with F the fan-in, i.e. [-0.6, 0.6]: nearly the same range.)
+    """
+
+    def __init__(self, channels: int, activation="sigmoid"):
+        super().__init__()
+        self.channels = check_int(channels, "channels", 1)
+        if activation is None or (isinstance(activation, str) and activation in _SUB_ACTIVATIONS):
+            self.activation_name = "identity" if activation is None else activation
+            self.activation = _SUB_ACTIVATIONS[self.activation_name]
+        elif isinstance(activation, str):
+            raise ValueError(
+                f"activation must be one of {sorted(_SUB_ACTIVATIONS)}, None or a callable; "
+                f"got {activation!r}"
+            )
+        elif callable(activation):
+            self.activation_name = getattr(activation, "__name__", type(activation).__name__)
+            self.activation = activation
+        else:
+            raise TypeError(
+                f"activation must be a name ({sorted(_SUB_ACTIVATIONS)}), None or a callable; "
+                f"got {activation!r}"
+            )
+        self.weight = nn.Parameter(torch.empty(channels))
+        self.bias = nn.Parameter(torch.empty(channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Weight and bias uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)] with fan_in = 4."""
+        bound = 1 / math.sqrt(4)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, C, H, W) -> (N, C, H // 2, W // 2)."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor (N, C, H, W); got {type(x).__name__}")
+        if x.dim() != 4 or x.shape[1] != self.channels or x.shape[2] < 2 or x.shape[3] < 2:
+            raise ValueError(
+                f"x must be (N, {self.channels}, H, W) with H, W >= 2 for "
+                f"Subsampling({self.channels}); got shape {tuple(x.shape)}"
+            )
+        N, C, H, W = x.shape
+        Ho, Wo = H // 2, W // 2
+        windows = x[:, :, : 2 * Ho, : 2 * Wo].reshape(N, C, Ho, 2, Wo, 2)
+        sums = windows.sum(dim=(3, 5))  # (N, C, Ho, Wo): each 2x2 window summed
+        return self.activation(sums * self.weight.view(1, C, 1, 1) + self.bias.view(1, C, 1, 1))
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, activation={self.activation_name}"
 
 
 class TableConv2d(nn.Module):
