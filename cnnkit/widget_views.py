@@ -24,7 +24,8 @@ import numpy as np
 
 __all__ = [
     "VIEW_SIZE", "scale_for", "grey_rgb", "signed_rgb", "to_rgb", "enlarge", "outline",
-    "png", "decode_png", "colorbar_png", "html_to_text", "compose_picture", "picture_bundle",
+    "png", "decode_png", "colorbar_png", "colorbar_html", "html_to_text", "compose_picture",
+    "picture_bundle",
 ]
 
 VIEW_SIZE = 240  # px: the longer side of the input view (the output uses the input's scale)
@@ -138,6 +139,24 @@ def colorbar_png(lo: float, hi: float, cmap: str, height: int, label: str = "") 
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return buf.getvalue()
+
+
+def colorbar_html(lo: float, hi: float, cmap: str, height: int, label: str = "") -> str:
+    """The same colour bar as HTML (a CSS gradient and three tick labels): no image to encode,
+    so a widget can redraw it on every change."""
+    colours = _cmap(cmap)(np.linspace(1, 0, 11))[:, :3]  # top: hi
+    stops = ", ".join(f"rgb({r * 255:.0f},{g * 255:.0f},{b * 255:.0f}) {100 * k / 10:.0f}%"
+                      for k, (r, g, b) in enumerate(colours))
+    ticks = "".join(f"<div style='position:absolute;left:20px;top:{top}px;line-height:1'>"
+                    f"{v:.3g}</div>"
+                    for top, v in ((-4, hi), (height / 2 - 5, (lo + hi) / 2), (height - 8, lo)))
+    title = (f"<div style='writing-mode:vertical-rl;position:absolute;left:64px;top:0'>"
+             f"{html.escape(label)}</div>" if label else "")
+    return (f"<div class='cnnkit-colorbar' style='position:relative;height:{height}px;"
+            f"width:84px;font-size:11px;margin-top:22px'>"
+            f"<div style='position:absolute;left:0;top:0;width:14px;height:{height}px;"
+            f"border:1px solid #888;background:linear-gradient({stops})'></div>{ticks}{title}"
+            "</div>")
 
 
 def html_to_text(markup: str) -> str:

@@ -17,18 +17,20 @@ def test_initial_view_is_the_default_kernel_on_the_photo(explorer):
     assert explorer.kernel.value == "edge_detect"
     assert explorer.output.shape == (118, 100)
     assert "output 118x100" in explorer.size_label.value
-    assert explorer.output_view.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert explorer.input_view.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert explorer.output_pixels().shape == (118 * 2, 100 * 2, 3)  # the photo's scale: 2
     expected = conv2d(explorer.current_image()[None, None],
                       kernels.get("edge_detect")[None, None])[0, 0]
     np.testing.assert_allclose(explorer.output, expected)
 
 
 def test_choosing_a_kernel_changes_output_and_editor(explorer):
-    before = explorer.output_view.value
+    before = explorer.output_pixels()
     explorer.kernel.value = "gaussian_blur_5x5"
     assert len(explorer.cells) == 5 and len(explorer.cells[0]) == 5
+    assert (explorer.rows.value, explorer.cols.value) == (5, 5)
     assert "output 116x98" in explorer.size_label.value
-    assert explorer.output_view.value != before
+    assert explorer.output_pixels().shape != before.shape
     assert "wider binomial Gaussian" in explorer.meaning_label.value
     explorer.kernel.value = "edge_detect"
 
@@ -129,3 +131,151 @@ def test_nbconvert_shows_the_picture_when_no_widget_state_is_stored(explorer):
     body, _ = HTMLExporter().from_notebook_node(nb)
     assert f"data:image/png;base64,{bundle['image/png'][:40]}" in body
     assert "VBox(" not in body
+
+
+# --- KernelExplorer: one pixel scale, click an output pixel, the formula panel ---------------
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    from cnnkit.widget_views import decode_png
+
+    return decode_png(bytes(data)).shape[:2]
+
+
+def _click(canvas, x, y, event="mouse_down"):
+    """What the browser sends when the mouse is pressed (or moved) on an ipycanvas Canvas."""
+    canvas._handle_frontend_event(None, {"event": event, "x": x, "y": y}, [])
+
+
+@pytest.fixture()
+def digit_explorer():
+    from cnnkit import data
+
+    return KernelExplorer(image=data.mnist_digit(3), kernel="sobel_x")
+
+
+def test_the_notebooks_digit_array_is_accepted_and_input_and_output_share_one_scale(
+        digit_explorer):
+    ex = digit_explorer
+    assert ex.image.value == "your image" and "photo" in ex.image.options
+    s = ex.scale
+    assert s == 9 and ex.output.shape == (26, 26)
+    assert _png_size(ex.input_view.value) == (28 * s, 28 * s)
+    assert ex.output_pixels().shape[:2] == (26 * s, 26 * s)
+    ex.stride.value = 2  # the output halves on screen too
+    assert ex.output_pixels().shape[:2] == (13 * s, 13 * s)
+    ex.padding.value = 2  # the padded border is drawn on the input
+    assert _png_size(ex.input_view.value) == (32 * s, 32 * s)
+    from cnnkit.widget_views import decode_png
+
+    corner = decode_png(bytes(ex.input_view.value))[s // 2, s // 2]
+    assert corner[2] > corner[0]  # a padded zero is tinted blue, not black
+
+
+def test_clicking_an_output_pixel_explains_it_with_cnnkits_numbers(digit_explorer):
+    ex = digit_explorer
+    ex.bias.value = 0.25
+    ex.dilation.value = 2
+    s = ex.scale
+    _click(ex.output_view, 5 * s + 1, 7 * s + 1)  # x = column 5, y = row 7
+    assert ex.selected == (7, 5)
+    x = ex.current_image()
+    expected = conv2d(x[None, None], ex.kernel_values()[None, None], np.array([0.25]),
+                      dilation=2)[0, 0]
+    u = ex.unit
+    assert u.value == pytest.approx(expected[7, 5]) == pytest.approx(ex.output[7, 5])
+    np.testing.assert_allclose(u.products, u.window.values * ex.kernel_values()[None])
+    np.testing.assert_array_equal(u.window.rows, [7, 9, 11])  # dilation 2: gaps between taps
+    np.testing.assert_allclose(u.window.values[0], x[7:12:2, 5:10:2])
+    assert f"{u.total:.4g}" in ex.formula_view.value and "+ bias 0.25" in ex.formula_view.value
+    assert f"output value {u.value:.4g}" in ex.formula_view.value
+    # the window's taps are outlined on the input, the gaps between them are not
+    from cnnkit.widget_views import decode_png
+
+    big = decode_png(bytes(ex.input_view.value))
+    assert tuple(big[7 * s, 5 * s + s // 2]) == (242, 140, 0)  # tap (7, 5): orange border
+    assert tuple(big[8 * s, 6 * s + s // 2]) != (242, 140, 0)  # (8, 6) is skipped
+    _click(ex.output_view, 0, 0, event="mouse_move")  # hovering selects too
+    assert ex.selected == (0, 0)
+
+
+def test_convolution_turns_the_kernel_and_relu_clips(digit_explorer):
+    ex = digit_explorer
+    corr = ex.output.copy()
+    ex.operation.value = "convolution"
+    np.testing.assert_allclose(ex.output, -corr, atol=1e-6)  # Sobel turned 180 deg: sign flip
+    np.testing.assert_array_equal(ex.sliding_weights()[0], ex.kernel_values()[::-1, ::-1])
+    assert "180&deg;" in ex.sliding_view.value
+    ex.select(10, 12)
+    assert ex.unit.value == pytest.approx(ex.output[10, 12])
+    ex.relu.value = True
+    assert ex.output.min() >= 0
+    np.testing.assert_allclose(ex.output, np.maximum(-corr, 0), atol=1e-6)
+    assert ex.unit.value == max(ex.unit.pre_activation, 0) and "ReLU" in ex.formula_view.value
+
+
+def test_kernel_sizes_from_1x1_to_7x7_and_rectangular(digit_explorer):
+    ex = digit_explorer
+    ex.rows.value = 1
+    assert ex.kernel.value == CUSTOM and ex.kernel_values().shape == (1, 3)
+    ex.cols.value = 7
+    assert ex.kernel_values().shape == (1, 7) and ex.output.shape == (28, 22)
+    ex.rows.value = 7
+    assert ex.output.shape == (22, 22)
+    ex.cells[6][6].value = 1.0
+    ex.select(3, 4)
+    assert ex.unit.value == pytest.approx(ex.current_image()[9, 10])
+    ex.kernel.value = "identity"
+    assert ex.kernel_values().shape == (3, 3) and (ex.rows.value, ex.cols.value) == (3, 3)
+
+
+def test_colours_signed_outputs_diverge_image_like_kernels_keep_the_input_range(explorer):
+    explorer.kernel.value = "edge_detect"
+    cmap, lo, hi = explorer._colour_rule()
+    assert cmap == "RdBu_r" and lo == -hi
+    explorer.kernel.value = "box_blur"
+    assert explorer._colour_rule()[0] == "gray"
+    top = float(explorer.current_image().max())
+    assert explorer._colour_rule()[1:] == (0.0, pytest.approx(top))
+    explorer.kernel.value = "edge_detect"
+
+
+def test_rgb_input_with_one_three_channel_filter():
+    ex = KernelExplorer(image="photo (RGB)", kernel="sharpen")
+    x = ex.current_image()
+    assert x.shape[0] == 3 and ex.mix_box.layout.display is None
+    ex.mix[0].value, ex.mix[1].value, ex.mix[2].value = 1.0, 0.0, -1.0
+    w = ex.filter_weights()
+    assert w.shape == (3, 3, 3) and np.all(w[1] == 0)
+    np.testing.assert_allclose(ex.output, conv2d(x[None], w[None], np.array([0.0]))[0, 0],
+                               atol=1e-5)
+    ex.select(40, 30)
+    assert ex.unit.products.shape == (3, 3, 3)
+    assert ex.unit.value == pytest.approx(ex.output[40, 30], abs=1e-5)
+    assert "window (B)" in ex.formula_view.value
+
+
+def test_click_and_slider_render_times_for_the_lesson_images(capsys):
+    """Measured, printed, not asserted (the machine's load varies)."""
+    import time
+
+    from cnnkit import data
+
+    lines = []
+    for name, image in (("photo 120x102", "photo"), ("digit 28x28", data.mnist_digit(7))):
+        ex = KernelExplorer(image=image)
+        t = []
+        for n in range(5):
+            start = time.perf_counter()
+            ex.select(n, n + 1)
+            t.append(time.perf_counter() - start)
+        click = 1000 * float(np.median(t))
+        t = []
+        for value in (2, 1, 2, 1):
+            start = time.perf_counter()
+            ex.stride.value = value
+            t.append(time.perf_counter() - start)
+        lines.append(f"KernelExplorer {name}: click {click:.1f} ms, stride slider "
+                     f"{1000 * float(np.median(t)):.1f} ms (median)")
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
