@@ -15,6 +15,7 @@ from cnnkit.data import (
     DataUnavailableError,
     TensorLoader,
     load_cifar10,
+    sources,
 )
 from cnnkit.synthetic import COLOURS, SYNTHETIC_CLASSES, luminance, synthetic_cifar
 from cnnkit.train import evaluate, fit
@@ -72,7 +73,7 @@ def test_train_and_test_are_different_images():
 
 def test_torchvision_source_never_falls_back(tmp_path, monkeypatch):
     # no files in tmp_path and no network: a clear error, never the stand-in
-    monkeypatch.setattr(data, "_DOWNLOAD_TIMEOUT_S", 5.0)
+    monkeypatch.setattr(sources, "_DOWNLOAD_TIMEOUT_S", 5.0)
     with pytest.raises(DataUnavailableError, match="real data is not here.*cifar-10-batches-py"):
         load_cifar10(tmp_path, "test", source="torchvision")
 

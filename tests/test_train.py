@@ -54,7 +54,7 @@ def _dataset(n=96, split="train", seed=0):
 
 
 def _loaders(batch_size=16, augment=None, seed=7):
-    tr, te = _dataset(96, "train", 0), _dataset(40, "test", 1)
+    tr, te = _dataset(96, "train", 0), _dataset(40, "val", 1)
     mean, std = tr.mean(), tr.std()
     return (data.TensorLoader(tr, batch_size=batch_size, shuffle=True, seed=seed, mean=mean,
                               std=std, augment=augment),
@@ -161,12 +161,16 @@ def test_fit_learns_and_fills_the_history(capsys):
     assert model.training
 
 
-def test_fit_with_progress_prints_a_line_per_epoch(capsys):
+def test_fit_with_progress_prints_a_line_per_epoch(capsys, monkeypatch):
+    monkeypatch.delenv("CNNKIT_PROGRESS", raising=False)
     tr, val = _loaders()
     train.fit(Tiny(), tr, val, epochs=2, progress=True)
     out, err = capsys.readouterr()
     assert "epoch 1/2: train loss" in out and "| val loss" in out
-    assert "epochs" in err  # the tqdm bars
+    assert "epoch 2/2" in err and "batch" in err  # the tqdm bar over every batch
+    train.fit(Tiny(), tr, val, epochs=2)  # progress=None outside a kernel: lines only
+    out, err = capsys.readouterr()
+    assert out.count("train loss") == 2 and err == ""
 
 
 def test_fit_with_sgd_and_schedulers():
@@ -193,19 +197,20 @@ def test_fit_checks_its_arguments(tmp_path):
     cases = [
         (dict(optimizer="adagrad"), ValueError, "optimizer must be one of 'adam', 'adamw', 'sgd'"),
         (dict(lr=-1), ValueError, "lr must be > 0; got -1"),
-        (dict(lr="fast"), TypeError, "lr must be a finite number"),
+        (dict(lr="fast"), TypeError, "lr must be a number"),
         (dict(momentum=0.9), ValueError, "momentum applies to optimizer='sgd' only"),
         (dict(optimizer="sgd", momentum=1.0), ValueError, r"momentum must be in \[0, 1\)"),
         (dict(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), lr=0.1), ValueError,
          "lr: set it on the SGD you pass as optimizer"),
         (dict(optimizer=torch.optim.SGD(Tiny().parameters(), lr=0.1)), ValueError,
          "optimizer must be built on this model's parameters"),
-        (dict(scheduler="linear"), ValueError, "scheduler must be one of 'step', 'cosine'"),
+        (dict(scheduler="linear"), ValueError,
+         "scheduler must be one of 'step', 'multistep', 'cosine', 'onecycle'"),
         (dict(scheduler=torch.optim.lr_scheduler.StepLR(
             torch.optim.SGD(model.parameters(), lr=0.1), 1)), ValueError,
          "scheduler must be built on the optimizer fit uses"),
         (dict(scheduler=lambda o: 3), TypeError, "the function must return"),
-        (dict(epochs=0), ValueError, "epochs must be a positive int; got 0"),
+        (dict(epochs=0), ValueError, "epochs must be >= 1; got 0"),
         (dict(resume=True), ValueError, "resume=True needs checkpoint_dir"),
         (dict(resume=True, checkpoint_dir=tmp_path), FileNotFoundError,
          "resume=True but there is no checkpoint"),
