@@ -162,6 +162,8 @@ def colorbar_html(lo: float, hi: float, cmap: str, height: int, label: str = "")
 def html_to_text(markup: str) -> str:
     """The text of a label's HTML: line breaks kept, tags dropped, entities decoded."""
     text = re.sub(r"<br\s*/?>", "\n", markup or "")
+    text = re.sub(r"</td>", " ", text)  # table cells: one space apart, rows " | " apart
+    text = re.sub(r"</tr>\s*<tr[^>]*>", "| ", text)
     text = re.sub(r"</(tr|p|div|h\d)>", "\n", text)
     text = re.sub(r"<[^>]+>", "", text)
     return "\n".join(line.strip() for line in html.unescape(text).splitlines() if line.strip())

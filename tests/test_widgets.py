@@ -279,3 +279,91 @@ def test_click_and_slider_render_times_for_the_lesson_images(capsys):
                      f"{1000 * float(np.median(t)):.1f} ms (median)")
     with capsys.disabled():
         print("\n" + "\n".join(lines))
+
+
+# --- PoolingExplorer: click a unit, the shift slider, the gradient ---------------------------
+
+
+@pytest.fixture()
+def pooler():
+    from cnnkit.widgets import PoolingExplorer
+
+    return PoolingExplorer(image="digit", window=2, stride=2)
+
+
+def test_pooling_click_shows_the_window_and_the_kept_value(pooler):
+    from cnnkit.pool import avg_pool2d, max_pool2d
+
+    s = pooler.scale
+    assert pooler.output_pixels().shape[:2] == (14 * s, 14 * s)  # the input's scale
+    assert _png_size(pooler.input_view.value) == (28 * s, 28 * s)
+    _click(pooler.output_view, 6 * s + 2, 4 * s + 2)
+    assert pooler.selected == (4, 6)
+    x = pooler.current_image()
+    out, idx = max_pool2d(x[None, None], 2, 2, return_indices=True)
+    u = pooler.unit
+    assert u.value == out[0, 0, 4, 6] == pooler.output[4, 6]
+    assert u.argmax[0] * 28 + u.argmax[1] == idx[0, 0, 4, 6]
+    np.testing.assert_array_equal(u.window.rows, [8, 9])
+    assert f"max = <b>{u.value:.4g}</b>" in pooler.unit_label.value
+    assert f"(row {u.argmax[0]}, column {u.argmax[1]})" in pooler.unit_label.value
+    pooler.mode.value = "avg"
+    assert pooler.unit.value == pytest.approx(avg_pool2d(x[None, None], 2)[0, 0, 4, 6])
+    assert pooler.unit.argmax is None and "1/4" in pooler.unit_label.value
+
+
+def test_pooling_shift_slider_counts_the_unchanged_outputs(pooler):
+    from cnnkit.pool import max_pool2d
+
+    x = pooler.current_image()
+    assert pooler.unchanged == 1.0
+    for shift in (1, 2, 3):
+        pooler.shift.value = shift
+        moved = np.zeros_like(x)
+        moved[:, shift:] = x[:, :-shift]
+        expected = max_pool2d(moved[None, None], 2, 2)[0, 0]
+        np.testing.assert_array_equal(pooler.shifted_output, expected)
+        same = float(np.mean(expected == pooler.output))
+        assert pooler.unchanged == pytest.approx(same)
+        assert f"{100 * same:.0f}%" in pooler.shift_label.value
+        assert _png_size(pooler.shifted_view.value) == (14 * pooler.scale, 14 * pooler.scale)
+
+
+def test_pooling_gradient_mode_routes_to_the_argmax_or_spreads(pooler):
+    from cnnkit.pool import avg_pool2d_backward, max_pool2d_backward
+
+    x = pooler.current_image()[None, None]
+    pooler.show.value = "gradient"
+    ones = np.ones((1, 1, 14, 14))
+    np.testing.assert_array_equal(pooler.gradient, max_pool2d_backward(ones, x, 2, 2)[0, 0])
+    assert pooler.gradient.sum() == 14 * 14 and set(np.unique(pooler.gradient)) == {0, 1}
+    assert "gradient" in pooler.input_caption.value
+    pooler.mode.value = "avg"
+    np.testing.assert_allclose(pooler.gradient, avg_pool2d_backward(ones, x, 2, 2)[0, 0])
+    np.testing.assert_allclose(pooler.gradient, 0.25)  # spread evenly over the 2x2 window
+
+
+def test_pooling_click_and_slider_render_times(capsys):
+    """Measured, printed, not asserted."""
+    import time
+
+    from cnnkit.widgets import PoolingExplorer
+
+    lines = []
+    for image in ("photo", "digit"):
+        ex = PoolingExplorer(image=image)
+        t = []
+        for n in range(5):
+            start = time.perf_counter()
+            ex.select(n, n + 1)
+            t.append(time.perf_counter() - start)
+        click = 1000 * float(np.median(t))
+        t = []
+        for value in (1, 2, 3, 0):
+            start = time.perf_counter()
+            ex.shift.value = value
+            t.append(time.perf_counter() - start)
+        lines.append(f"PoolingExplorer {image}: click {click:.1f} ms, shift slider "
+                     f"{1000 * float(np.median(t)):.1f} ms (median)")
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
