@@ -1,10 +1,16 @@
 """cnnkit.inspect: the per-layer table (the paper's numbers), tracing on the meta device (shapes
 equal a real forward, the model is left untouched), counts cross-checked against sum(numel),
-FlopCounterMode and brute force, receptive fields, depth collapsing, errors."""
+FlopCounterMode and brute force, receptive fields (by hand, by autograd on multi-branch modules,
+Inception-v3's published ones), totals with unused parameters, the rule registry, depth
+collapsing, errors (unbatched input included), HTML with a highlighted row."""
 
 from __future__ import annotations
 
+import ast
+import copy
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +20,20 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnkit.inspect import Trace, TraceError, layer_table, trace, weights_of
-from cnnkit.models import LeNet5, LeNet5Classic, LeNetCIFAR
-from cnnkit.pool import Subsampling
+import cnnkit.inspect
+from cnnkit.inspect import (
+    Trace,
+    TraceError,
+    Window,
+    count_parameters,
+    layer_table,
+    register_rule,
+    rule_for,
+    trace,
+    weights_of,
+)
+from cnnkit.models import LeNet5, LeNet5Classic, LeNetCIFAR, TableConv2d, resnet
+from cnnkit.models.lenet import EuclideanRBF, Subsampling
 
 PAPER = {  # layer: (trainable, fixed, connections), LeCun et al. 1998, section II.B
     "C1": (156, 0, 122_304),
@@ -444,3 +461,258 @@ def test_a_layer_error_the_model_catches_is_not_a_row():
     t = trace(_TriesFirst(), (1, 1, 5, 5))
     assert t.names() == ["small"] and t["small"].output_shape == (1, 2, 3, 3)
     assert t.totals.macs == 2 * 9 * 9
+
+
+# --- branches: the union of their fields, as autograd finds it ----------------------------------
+
+
+class _Branches(nn.Module):
+    """Branches of different fields run one after the other, concatenated or added."""
+
+    def __init__(self, branches, combine: str):
+        super().__init__()
+        self.branches, self.combine = nn.ModuleList(branches), combine
+
+    def forward(self, x):
+        outs = [b(x) for b in self.branches]
+        return torch.cat(outs, 1) if self.combine == "cat" else sum(outs[1:], outs[0])
+
+
+class _InceptionLike(nn.Module):
+    """5x5, 1x1, 1x7 then 3x1, and a functional 3x3 pooling before a 1x1: concatenated."""
+
+    def __init__(self):
+        super().__init__()
+        self.b5, self.b1 = nn.Conv2d(2, 2, 5, padding=2), nn.Conv2d(2, 2, 1)
+        self.b7 = nn.Sequential(nn.Conv2d(2, 2, (1, 7), padding=(0, 3)),
+                                nn.Conv2d(2, 2, (3, 1), padding=(1, 0)))
+        self.pool_proj = nn.Conv2d(2, 2, 1)
+
+    def forward(self, x):
+        pooled = F.avg_pool2d(x, 3, stride=1, padding=1)
+        return torch.cat([self.b5(x), self.b1(x), self.b7(x), self.pool_proj(pooled)], 1)
+
+
+class _OffCentre(nn.Module):
+    """A valid 3x3 conv re-padded on the left and top only, added to a centred 3x3 conv: the
+    fields [o-2, o] and [o-1, o+1] make [o-2, o+1], 4 pixels, not 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.valid, self.same = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x):
+        return F.pad(self.valid(x), (2, 0, 2, 0)) + self.same(x)
+
+
+def _strided_residual():
+    main = nn.Sequential(nn.Conv2d(1, 1, 3, stride=2, padding=1), nn.Conv2d(1, 1, 3, padding=1))
+    return _Branches([main, nn.Conv2d(1, 1, 1, stride=2)], "add")
+
+
+BRANCHY = {  # name: (model, expected rf, input size)
+    "5x5 then 1x1, concatenated": (_Branches([nn.Conv2d(1, 2, 5, padding=2),
+                                              nn.Conv2d(1, 2, 1)], "cat"), (5, 5)),
+    "1x1 then 5x5, concatenated": (_Branches([nn.Conv2d(1, 2, 1),
+                                              nn.Conv2d(1, 2, 5, padding=2)], "cat"), (5, 5)),
+    "3x3 then 7x1, added": (_Branches([nn.Conv2d(1, 1, 3, padding=1),
+                                       nn.Conv2d(1, 1, (7, 1), padding=(3, 0))], "add"), (7, 3)),
+    "inception-like": (_InceptionLike(), (5, 7)),
+    "off-centre": (_OffCentre(), (4, 4)),
+    "strided residual": (_strided_residual(), (7, 7)),
+}
+
+
+def _autograd_rf(model: nn.Module, size) -> tuple[int, int]:
+    """Height and width of the input pixels the central output unit depends on (its gradient
+    is nonzero there: positive weights, no nonlinearity, so nothing cancels)."""
+    model = copy.deepcopy(model).double().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(0.5, 1.0)
+    x = torch.rand(size, dtype=torch.float64, requires_grad=True)
+    y = model(x)
+    centre = tuple(n // 2 for n in y.shape[2:])
+    y[(0, slice(None), *centre)].sum().backward()
+    hit = x.grad[0].abs().sum(0) != 0
+    rows, cols = hit.any(1).nonzero(), hit.any(0).nonzero()
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+@pytest.mark.parametrize("name", list(BRANCHY))
+def test_receptive_field_of_branches_is_their_union_as_autograd_finds(name):
+    model, expected = BRANCHY[name]
+    size = (1, next(model.parameters()).shape[1], 25, 25)
+    t = trace(nn.Sequential(model), size)
+    assert t["0"].rf == expected == _autograd_rf(model, size)
+
+
+def test_functional_max_pool_between_modules_moves_the_field():
+    class Reduction(nn.Module):  # Inception's grid reduction: a conv and a functional pool
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 1, 3, stride=2)
+
+        def forward(self, x):
+            return torch.cat([self.conv(x), F.max_pool2d(x, 5, stride=2, padding=1)], 1)
+
+    t = trace(nn.Sequential(nn.Conv2d(1, 1, 3), Reduction(), nn.Conv2d(2, 1, 3)), (1, 1, 21, 21))
+    # after "0": rf 3; the conv branch sees [0, 5) of the input, the pool branch [-1, 6): 7
+    assert [(r.rf, r.jump) for r in t if r.name in ("0", "1", "2")] == [
+        ((3, 3), (1, 1)), ((7, 7), (2, 2)), ((11, 11), (2, 2))]
+
+
+def test_inception_v3_published_receptive_fields_and_totals():
+    # Araujo, Norris and Sim, "Computing Receptive Fields of Convolutional Neural Networks"
+    # (Distill, 2019): Mixed_7b 1183, Mixed_7c 1311. torchvision: 27,161,264 parameters, of
+    # which AuxLogits (run in training only) holds 3,326,696.
+    with torch.device("meta"):
+        model = torchvision.models.inception_v3(weights=None, aux_logits=True,
+                                                init_weights=False)
+    t = trace(model, (1, 3, 299, 299), depth=1)
+    assert (t["Mixed_7b"].rf, t["Mixed_7c"].rf) == ((1183, 1183), (1311, 1311))
+    assert t["Mixed_7c"].jump == (32, 32)
+    assert t.totals.trainable == count_parameters(model) == 27_161_264
+    assert (t.totals.unused_trainable, t.totals.unused) == (3_326_696, ("AuxLogits",))
+    assert sum(r.trainable for r in t) == 27_161_264 - 3_326_696  # the rows: what ran
+    assert "not used by this forward" in str(t).splitlines()[-1]
+    assert "AuxLogits" in t.to_html()
+
+
+def test_unused_parameters_of_a_caught_failure_are_reported():
+    t = trace(_TriesFirst(), (1, 1, 5, 5))
+    assert t.totals.trainable == 2 * 81 + 2 + 2 * 9 + 2
+    assert (t.totals.unused_trainable, t.totals.unused) == (2 * 81 + 2, ("big",))
+    assert layer_table(LeNet5(), (1, 1, 28, 28)).totals.unused == ()
+
+
+# --- unbatched input ------------------------------------------------------------------------------
+
+
+def test_unbatched_input_says_a_batch_dimension_is_expected():
+    with torch.device("meta"):
+        model = resnet(18)
+    with pytest.raises(TraceError, match=r"ResNet cannot take input_size \[3, 224, 224\]: it has "
+                                         r"no batch dimension \(module 'conv1' \(Conv2d\).*"
+                                         r"input_size \(1, 3, 224, 224\)") as info:
+        trace(model, (3, 224, 224))
+    assert info.value.module == "conv1"
+    with pytest.raises(TraceError, match="no batch dimension"):
+        trace(nn.Sequential(nn.Conv1d(2, 3, 3)), (2, 10))
+    assert trace(nn.Conv1d(2, 3, 3), (1, 2, 10))[0].output_shape == (1, 3, 8)  # (N, C, L)
+
+
+# --- MAC rules against FlopCounterMode, the rule registry ---------------------------------------
+
+
+@pytest.mark.parametrize("layer, size", [
+    (nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2), (2, 4, 5, 7)),
+    (nn.ConvTranspose2d(3, 2, (2, 4), stride=(2, 1), dilation=(1, 2), bias=False), (1, 3, 4, 6)),
+    (nn.ConvTranspose1d(2, 4, 5, stride=3, padding=2), (2, 2, 9)),
+    (nn.ConvTranspose3d(2, 2, 3, stride=2), (1, 2, 3, 4, 3)),
+    (nn.Conv1d(3, 4, 3, stride=2, padding=1), (2, 3, 11)),
+    (nn.Conv3d(2, 4, 3, padding=1, groups=2), (1, 2, 4, 5, 6)),
+    (nn.Linear(6, 5), (2, 3, 6)),
+], ids=lambda v: repr(v) if isinstance(v, nn.Module) else "")
+def test_macs_equal_flop_counter_for_every_layer_it_counts(layer, size):
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        y = layer(torch.randn(size))
+    row = trace(layer, size)[0]
+    assert row.output_shape == tuple(y.shape)
+    assert counter.get_total_flops() == 2 * size[0] * row.macs > 0
+
+
+def test_transposed_convolution_connections_by_brute_force():
+    layer = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)
+    size = (1, 4, 5, 7)
+    row = trace(layer, size)[0]
+    ones = torch.ones(size, dtype=torch.float64)
+    links = F.conv_transpose2d(ones, torch.ones_like(layer.weight, dtype=torch.float64),
+                               stride=2, padding=1, output_padding=1, groups=2).sum()
+    assert row.connections == int(links) + 6 * 10 * 14
+    assert row.rf is None  # a fractional jump: not followed
+
+
+class _Scaled3x3(nn.Module):
+    """A layer of its own: a 3x3 box sum, scaled by one weight."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return F.avg_pool2d(x, 3, stride=1) * 9 * self.weight
+
+
+class _Scaled3x3Child(_Scaled3x3):
+    pass
+
+
+def test_register_rule_gives_a_layer_its_counts_field_and_batch_check():
+    size = (1, 2, 8, 8)
+    before = trace(_Scaled3x3(), size)[0]
+    assert before.macs is None and before.rf == (3, 3)  # the field follows its avg_pool2d
+    register_rule(_Scaled3x3, counts=lambda m, x, y: (10 * y[1] * 36, 9 * y[1] * 36),
+                  window=lambda m, sp_in, sp_out: Window((3, 3), (1, 1), (0, 0), (1, 1)),
+                  dims=2)
+    row = trace(nn.Sequential(_Scaled3x3Child()), size)[0]  # a subclass uses it too
+    assert (row.connections, row.macs, row.rf) == (720, 648, (3, 3))
+    with pytest.raises(TraceError, match="no batch dimension"):
+        trace(_Scaled3x3(), (2, 8, 8))
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"module_type": int, "counts": len}, TypeError), ({"module_type": nn.ReLU}, ValueError),
+    ({"module_type": nn.ReLU, "counts": "macs"}, TypeError),
+    ({"module_type": nn.ReLU, "counts": len, "dims": 0}, ValueError)])
+def test_register_rule_rejects_bad_rules(kwargs, error):
+    with pytest.raises(error):
+        register_rule(kwargs.pop("module_type"), **kwargs)
+
+
+def test_course_layers_register_themselves_and_inspect_imports_none():
+    for layer in (TableConv2d(np.ones((2, 3), dtype=bool), 3), Subsampling(2),
+                  EuclideanRBF(np.zeros((3, 4)))):
+        assert rule_for(layer) is not None and rule_for(layer).counts is not None
+    imported = set()
+    for path in Path(cnnkit.inspect.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    assert "cnnkit.inspect.rules" in imported and "torch" in imported
+    assert not {m for m in imported if m.startswith("cnnkit.")
+                and not m.startswith("cnnkit.inspect")}
+    assert not {m for m in imported if "torch.nn.modules" in m}  # no private _ConvNd, _NormBase
+
+
+def test_count_parameters():
+    model = LeNet5()
+    assert count_parameters(model) == 61_706
+    model.conv1.requires_grad_(False)
+    assert (count_parameters(model, trainable=True), count_parameters(model, trainable=False)) \
+        == (61_706 - 156, 156)
+    conv = nn.Conv2d(1, 1, 3)
+    assert count_parameters(nn.Sequential(conv, conv)) == 10  # a shared layer counts once
+    with pytest.raises(TypeError, match="module must be"):
+        count_parameters([conv])
+    with pytest.raises(ValueError, match="trainable must be"):
+        count_parameters(conv, trainable="yes")
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+
+
+def test_to_html_highlights_one_row_by_position_or_name():
+    t = trace(LeNet5Classic(), (1, 1, 32, 32))
+    assert t.to_html() == t._repr_html_() and "cnnkit-selected" not in t.to_html()
+    page = t.to_html(highlight="C3")
+    assert page.count("cnnkit-selected") == 1 and t.to_html(highlight=2) == page
+    assert t[2].to_html(t.columns, highlight=True) in page
+    selected = re.search(r"<tr class='cnnkit-selected'[^>]*>(.*?)</tr>", page).group(1)
+    assert ">C3<" in selected and ">TableConv2d<" in selected
+    with pytest.raises(IndexError, match="highlight"):
+        t.to_html(highlight=len(t))
+    with pytest.raises(KeyError, match="no row named 'C9'"):
+        t.to_html(highlight="C9")

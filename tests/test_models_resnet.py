@@ -1,4 +1,5 @@
-"""Hand-written ResNets (cnnkit.models.resnet, resnet_cifar) against torchvision and by hand."""
+"""Hand-written ResNets (cnnkit.models.resnet_imagenet, resnet_cifar) against torchvision and by
+hand."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import torch
 import torchvision
 from torch import nn
 
-from cnnkit.models.resnet import (
+from cnnkit.models.resnet_cifar import CIFAR_DEPTHS, CifarResNet, resnet_cifar
+from cnnkit.models.resnet_imagenet import (
     RESNET_CONFIGS,
     BasicBlock,
     Bottleneck,
@@ -20,7 +22,6 @@ from cnnkit.models.resnet import (
     resnet101,
     resnet152,
 )
-from cnnkit.models.resnet_cifar import CIFAR_DEPTHS, CifarResNet, resnet_cifar
 
 DEPTHS = (18, 34, 50, 101, 152)
 # torchvision's counts (issue 8 states 18, 50 and 152; 34 and 101 are checked live below too)

@@ -1,12 +1,14 @@
 """The course's networks, one module per family; everything public is re-exported here.
 
 - ``lenet``: LeNet-5 (the 1998 original with its C3 table and RBF output, the modern version,
-  the seed-001 CIFAR-10 variant).
-- ``resnet``: ResNet-18/34/50/101/152, written for reading, ``state_dict``-compatible with
-  torchvision.
+  the CIFAR-10 LeNet variant of the CIFAR-10 tutorial the course corrects).
+- ``resnet_imagenet``: ResNet-18/34/50/101/152 (``resnet(depth)``), written for reading,
+  ``state_dict``-compatible with torchvision.
 - ``resnet_cifar``: He et al.'s CIFAR ResNets (depth 6n + 2).
+- ``_rules``: the course layers' rules for ``cnnkit.inspect`` (registered on import).
 """
 
+from cnnkit.models import _rules  # noqa: F401  (registers the course layers with cnnkit.inspect)
 from cnnkit.models.lenet import (
     C3_TABLE,
     DIGIT_BITMAPS,
@@ -19,7 +21,8 @@ from cnnkit.models.lenet import (
     paper_input,
     scaled_tanh,
 )
-from cnnkit.models.resnet import (
+from cnnkit.models.resnet_cifar import CifarResNet, resnet_cifar
+from cnnkit.models.resnet_imagenet import (
     BasicBlock,
     Bottleneck,
     ResNet,
@@ -31,7 +34,7 @@ from cnnkit.models.resnet import (
     resnet101,
     resnet152,
 )
-from cnnkit.models.resnet_cifar import CifarResNet, resnet_cifar
+from cnnkit.models.small_nets import AllConvNet, LeNetCIFARBN, SmallVGG
 
 __all__ = [
     "C3_TABLE",
@@ -56,4 +59,7 @@ __all__ = [
     "resnet152",
     "CifarResNet",
     "resnet_cifar",
+    "AllConvNet",
+    "SmallVGG",
+    "LeNetCIFARBN",
 ]

@@ -1,9 +1,9 @@
 """The CIFAR-10 ResNets of He et al. 2016 (section 4.2): ResNet-20, 32, 44, 56, 110.
 
-A much smaller network than the ImageNet ResNets (``cnnkit.models.resnet``), built from the
-same ``BasicBlock``: a 3x3 stem conv with 16 filters, then three stages of ``n`` basic blocks
-with 16, 32 and 64 channels (stages 2 and 3 start with a stride-2 block), a global average
-pool and one fc layer. No max-pool, no 7x7 conv: a 32x32 image is small already.
+A much smaller network than the ImageNet ResNets (``cnnkit.models.resnet_imagenet``), built from
+the same ``BasicBlock``: a 3x3 stem conv with 16 filters, then three stages of ``n`` basic
+blocks with 16, 32 and 64 channels (stages 2 and 3 start with a stride-2 block), a global
+average pool and one fc layer. No max-pool, no 7x7 conv: a 32x32 image is small already.
 
 Shapes (input ``x: (N, 3, 32, 32)``)::
 
@@ -38,7 +38,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cnnkit.models.resnet import BasicBlock, conv3x3, init_weights
+from cnnkit.models.resnet_imagenet import BasicBlock, conv3x3, init_weights
 
 __all__ = ["CifarResNet", "resnet_cifar", "CIFAR_DEPTHS"]
 
