@@ -2,7 +2,8 @@
 ``cnnkit exercises``, the graded exercises (nbgrader).
 
 ``cnnkit report [NOTEBOOK ...] [-p NAME=VALUE[,VALUE...]]... [--grid | --zip] [--out DIR]
-[--jobs N] [--timeout SECONDS] [--no-input] [--dry-run] [--force] [--memory-budget-mb MB]``
+[--jobs N | --scheduler ADDRESS] [--timeout SECONDS] [--no-input] [--dry-run] [--force]
+[--memory-budget-mb MB]``
 
 ``cnnkit exercises release [--out DIR] [--lesson NAME]...``
 ``cnnkit exercises autograde SUBMISSIONS [--out DIR] [--timeout SECONDS] [--lesson NAME]...``
@@ -28,9 +29,17 @@ _REPORT_EPILOG = """\
 parameters:
   -p NAME=VALUE sets a parameter of the notebooks' cell tagged "parameters"; every NAME
   must be a parameter of every notebook run, and values are converted to the type of the
-  default (int, float, bool: true/false/yes/no/1/0, str, list as [1, 2]). Several values
-  (NAME=V1,V2; commas inside [...] or quotes do not split) make several runs: --grid
-  (the default) runs every combination, --zip pairs the i-th values.
+  default (int, float, bool: true/false/yes/no/1/0, str, list as [1, 2]) and must be
+  allowed by the parameter's comment in that cell, if it declares values: a range
+  "# 0..9" (inclusive; "1.." or "..0.5" leave one side open) or choices
+  '# one of: "adam", "sgd"'. Several values (NAME=V1,V2; commas inside [...] or quotes do
+  not split) make several runs: --grid (the default) runs every combination, --zip pairs
+  the i-th values.
+
+where runs execute: one at a time here (default), --jobs N at a time here, or on a Dask
+  cluster with --scheduler tcp://HOST:8786 (workers started with "dask worker ADDRESS
+  --nthreads 1" on machines with the course installed, seeing DIR and the notebooks at the
+  same paths).
 
 outputs (in DIR, per run RUN = notebook name plus the non-default parameters):
   RUN.ipynb, RUN.html, RUN.run.json (status, metrics, seconds, peak memory; written last,
@@ -42,6 +51,7 @@ examples:
   cnnkit report                                  the whole course, default parameters
   cnnkit report notebooks/01_convolution.ipynb -p digit=3,7 -p seed=0,1 --jobs 2
   cnnkit report notebooks/01_convolution.ipynb -p digit=3,7 -p seed=0,1 --zip --dry-run
+  cnnkit report notebooks/04_mnist.ipynb -p optimizer=adam,sgd --scheduler tcp://10.0.0.5:8786
 
 exit status: 0 all runs ok, 1 some run failed, 2 usage error (nothing run or written).
 """
@@ -111,6 +121,13 @@ def _build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="runs executed at the same time, each in its own process (default: %(default)s)",
+    )
+    report.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="send the runs to this Dask distributed scheduler (e.g. tcp://10.0.0.5:8786) "
+        "instead of running them here",
     )
     report.add_argument(
         "--timeout",
@@ -343,6 +360,7 @@ def _cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             args.out,
             timeout=args.timeout or None,
             jobs=args.jobs,
+            scheduler=args.scheduler,
             include_input=args.include_input,
             force=args.force,
             memory_budget_mb=args.memory_budget_mb,
@@ -353,6 +371,9 @@ def _cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             file=sys.stderr,
         )
         return 130
+    except ConnectionError as exc:  # --scheduler that does not answer
+        print(f"cnnkit report: {exc}", file=sys.stderr)
+        return 1
 
     for r in results:
         memory = "     ? MB" if r.peak_memory_mb is None else f"{r.peak_memory_mb:6.0f} MB"

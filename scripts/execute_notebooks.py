@@ -11,15 +11,16 @@ Usage: python scripts/execute_notebooks.py notebooks/01_convolution.ipynb [...]
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from cnnkit._atomic import write_atomic
+from cnnkit.report.memory import quiet_kernel_manager
 
 
 def execute(path: Path, timeout: int = 900) -> float:
@@ -30,6 +31,7 @@ def execute(path: Path, timeout: int = 900) -> float:
         nb,
         timeout=timeout,
         kernel_name="python3",
+        kernel_manager_class=quiet_kernel_manager(),  # IPC: no "TCP without encryption" warning
         resources={"metadata": {"path": str(path.parent)}},
         store_widget_state=False,
         record_timing=False,
@@ -39,15 +41,7 @@ def execute(path: Path, timeout: int = 900) -> float:
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ipynb.tmp")
-    os.close(fd)
-    try:
-        nbformat.write(nb, tmp)
-        os.chmod(tmp, path.stat().st_mode)  # mkstemp makes it private; keep the original's mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, nbformat.writes(nb) + "\n")
     return seconds
 
 

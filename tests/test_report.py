@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,11 +31,12 @@ from cnnkit.report import (
     NotebookParameter,
     ParameterError,
     RunResult,
-    _MemoryMonitor,  # the memory measurement itself
+    check_allowed,
     convert_value,
     default_notebooks,
     make_run_id,
     notebook_parameters,
+    parse_allowed,
     parse_parameter_option,
     plan_runs,
     read_metrics,
@@ -45,6 +47,7 @@ from cnnkit.report import (
     write_atomic,
     write_index,
 )
+from cnnkit.report.memory import MemoryMonitor
 
 REPO = Path(__file__).resolve().parent.parent
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -70,7 +73,7 @@ def make_good(folder: Path) -> Path:
     (folder / "data.txt").write_text("relative-path-works")
     return _notebook(
         folder / "good.ipynb",
-        nbformat.v4.new_markdown_cell("# A good notebook <with> & markup"),
+        nbformat.v4.new_markdown_cell("# A good notebook <with> & markup\n\n$\\sum_i x_i$"),
         _parameters_cell('greeting = "default"'),
         nbformat.v4.new_code_cell('print(f"greeting={greeting}")'),
         nbformat.v4.new_code_cell('print(open("data.txt").read())'),
@@ -98,7 +101,10 @@ def make_grid(folder: Path) -> Path:
             'if optimizer == "bad" and scale == 2:\n'
             '    raise RuntimeError("deliberate failure")\n'
             'record("accuracy", 0.5 + 0.1 * scale + (0.05 if optimizer == "bad" else 0))\n'
-            'record("data_source", "synthetic stand-in" if scale == 1 else "MNIST")'
+            'record("data_source", "synthetic stand-in" if scale == 1 else "MNIST")\n'
+            "from cnnkit.report import record_history\n"
+            "record_history({'epoch': [1, 2, 3], 'train_loss': [1.0, 0.5 / scale, 0.2 / scale],\n"
+            "                'val_acc': [0.3, 0.5, 0.5 + 0.1 * scale]})"
         ),
     )
 
@@ -253,6 +259,7 @@ def test_no_temporary_files_are_left(course):
             *(f"{rid}{ext}" for rid in (GOOD_ID, BROKEN_ID) for ext in (".html", ".ipynb")),
             f"{GOOD_ID}{STATUS_SUFFIX}",
             f"{BROKEN_ID}{STATUS_SUFFIX}",
+            "_static",  # MathJax for the HTML pages, copied once per folder
             "index.html",
             "results.csv",
             "results.json",
@@ -348,7 +355,7 @@ def test_python_dash_m_cnnkit_runs_the_cli():
     )
     assert proc.returncode == 0
     for option in ("--timeout", "--out", "-p NAME=VALUE", "--grid", "--zip", "--jobs",
-                   "--no-input", "--dry-run", "--force", "--memory-budget-mb"):
+                   "--scheduler", "--no-input", "--dry-run", "--force", "--memory-budget-mb"):
         assert option in proc.stdout, option
 
 
@@ -614,7 +621,7 @@ def test_metric_output_format_in_the_executed_notebook(grid):
     nb = nbformat.read(grid["out"] / "grid__scale-2.ipynb", as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     shown = [o for o in outputs if METRIC_MIME in o.get("data", {})]
-    assert [o.output_type for o in shown] == ["display_data"] * 3
+    assert [o.output_type for o in shown] == ["display_data"] * 4
     assert shown[1].data == {
         METRIC_MIME: {"name": "accuracy", "value": 0.7},
         "text/plain": "accuracy = 0.7",
@@ -633,10 +640,33 @@ def test_grid_index_shows_runs_metrics_data_source_and_figures(grid):
     assert "accuracy: 0.7" in page and "accuracy: 0.65" in page
     assert 'synthetic stand-in <span class="flag">synthetic</span>' in page
     assert "2 on synthetic stand-in data" in page
-    # One comparison figure per numeric metric, embedded as PNG.
-    assert page.count('src="data:image/png;base64,') == 2
+    # One comparison figure per numeric metric, embedded as PNG; the counter "epochs" (whole
+    # numbers) is not charted. (The other two figures are learning curves.)
+    comparisons = page.split("<h2>Comparisons</h2>")[1]
+    assert comparisons.count('src="data:image/png;base64,') == 1
+    assert page.count('src="data:image/png;base64,') == 3
     assert "accuracy by optimizer, scale (grid)" in page
-    assert "epochs by optimizer, scale (grid)" in page
+    assert "epochs by" not in page
+
+
+def test_grid_records_learning_curves_and_overlays_them(grid):
+    rows = rows_by_id(grid["out"])
+    curves = rows["grid__scale-2"]["curves"]
+    assert curves == {"": {"epoch": [1, 2, 3], "train_loss": [1.0, 0.25, 0.1],
+                           "val_acc": [0.3, 0.5, 0.7]}}
+    assert "history" not in rows["grid__scale-2"]["metrics"]  # not a scalar metric
+    assert rows[GRID_FAILED]["curves"] == {}  # it failed before recording them
+    status = json.loads((grid["out"] / f"grid__scale-2{STATUS_SUFFIX}").read_text())
+    assert status["curves"] == curves
+    page = (grid["out"] / "index.html").read_text(encoding="utf-8")
+    # One figure per recorded curve, every ok run a line in it: only the two recorded here.
+    assert "<h2>Learning curves</h2>" in page
+    assert "training loss per epoch (grid)" in page
+    assert "validation accuracy per epoch (grid)" in page
+    assert "validation loss per epoch" not in page
+    assert "learning curves: history" in page
+    header = next(csv.reader(io.StringIO((grid["out"] / "results.csv").read_text())))
+    assert not any("history" in column for column in header)
 
 
 def test_results_csv_has_the_same_table(grid):
@@ -679,6 +709,156 @@ def test_dry_run_knows_what_is_up_to_date_force_and_notebook_changes(grid, capsy
     finally:
         os.utime(notebook, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert states()[0] == "up to date"
+
+
+# --- allowed values declared in the parameters cell -----------------------------------------
+
+
+def make_declared(folder: Path, cell: str | None = None) -> Path:
+    """A notebook whose parameters cell declares allowed values in its comments (never run)."""
+    return _notebook(
+        folder / "declared.ipynb",
+        _parameters_cell(cell or (
+            "digit = 7              # which MNIST digit, 0..9\n"
+            'optimizer = "adam"     # one of: "adam", "sgd"; SGD uses momentum 0.9\n'
+            "lr = 0.01              # learning rate, 1e-5..1\n"
+            "epochs = 3             # 1..\n"
+            "depth = 50             # one of: 18, 34, 50, 101, 152\n"
+            "note = \"free\"          # anything goes (no declaration)\n"
+        )),
+        nbformat.v4.new_code_cell("print(digit)"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("comment", "low", "high", "choices"),
+    [
+        ("which MNIST digit, 0..9", 0, 9, None),
+        ("1..", 1, None, None),
+        ("at most ..0.5 of it", None, 0.5, None),
+        ("learning rate, 1e-5..1", 1e-5, 1, None),
+        ("-1..1", -1, 1, None),
+        ('one of: "adam", "sgd"; SGD uses momentum 0.9', None, None, ("adam", "sgd")),
+        ("One of: adam, sgd", None, None, ("adam", "sgd")),
+        ("one of: 18, 34, 50", None, None, (18, 34, 50)),
+        ("one of: 1, 2, 3; and 1..2", 1, 2, (1, 2, 3)),
+    ],
+)
+def test_parse_allowed_reads_ranges_and_choices(comment, low, high, choices):
+    allowed = parse_allowed(comment)
+    assert (allowed.low, allowed.high, allowed.choices) == (low, high, choices)
+
+
+@pytest.mark.parametrize("comment", ["which digit (0-9)", "see ../data", "wait...", "v1.2", ""])
+def test_parse_allowed_ignores_prose(comment):
+    assert parse_allowed(comment) is None
+
+
+@pytest.mark.parametrize(
+    ("comment", "why"),
+    [("0..9 or 1..2", "more than one range"), ("9..0", "is empty"),
+     ('one of: "a",, "b"', "empty choice"), ("one of: a b", "neither a Python literal")],
+)
+def test_parse_allowed_refuses_what_it_cannot_read(comment, why):
+    with pytest.raises(ValueError, match=why):
+        parse_allowed(comment)
+
+
+def test_allowed_values_check_numbers_and_choices():
+    allowed = parse_allowed("0..9")
+    assert allowed.violation(0) is None and allowed.violation(9) is None
+    assert allowed.violation(10) == "10 is outside 0..9"
+    assert allowed.violation(-0.5) == "-0.5 is outside 0..9"
+    assert allowed.violation(True) == "true is not a number in 0..9"
+    choices = parse_allowed("one of: 1, 2")
+    assert choices.violation(1.0) is None  # a float parameter given 1
+    assert choices.violation(True) == "true is not one of 1, 2"  # True == 1, but not a choice
+    assert parse_allowed("one of: a, b").violation("c") == "'c' is not one of 'a', 'b'"
+
+
+def test_declared_values_reach_papermill_help_and_are_checked(tmp_path):
+    notebook = make_declared(tmp_path)
+    params = notebook_parameters(notebook)
+    assert params["digit"].help == "which MNIST digit, 0..9"  # what papermill reports
+    runs = plan_runs([notebook], [("digit", ["0", "9"]), ("optimizer", ["sgd"]),
+                                  ("lr", ["1e-5"]), ("epochs", ["40"]), ("depth", ["152"]),
+                                  ("note", ["whatever"])])
+    assert [r.parameters["digit"] for r in runs] == [0, 9]
+    assert check_allowed(params["digit"], 3, "declared.ipynb") == 3
+    with pytest.raises(ParameterError, match=r"parameter 'digit' of declared.ipynb: 11 is "
+                                             r"outside 0\.\.9 \(declared in the parameters cell"):
+        plan_runs([notebook], {"digit": ["3", "11"]})
+    with pytest.raises(ParameterError, match="'adagrad' is not one of 'adam', 'sgd'"):
+        plan_runs([notebook], {"optimizer": ["adagrad"]})
+    with pytest.raises(ParameterError, match="0 is outside 1.."):
+        plan_runs([notebook], {"epochs": ["0"]})
+    with pytest.raises(ParameterError, match="20 is not one of 18, 34, 50, 101, 152"):
+        plan_runs([notebook], {"depth": ["20"]})
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [("digit=3,11", "parameter 'digit' of declared.ipynb: 11 is outside 0..9"),
+     ("optimizer=adagrad", "parameter 'optimizer' of declared.ipynb: 'adagrad' is not one of "
+                           "'adam', 'sgd'"),
+     ("lr=2", "parameter 'lr' of declared.ipynb: 2 is outside 1e-05..1")],
+)
+def test_cli_refuses_values_outside_the_declaration_and_writes_nothing(
+        tmp_path, capsys, option, message):
+    notebook = make_declared(tmp_path)
+    out = tmp_path / "reports"
+    assert main(["report", str(notebook), "-p", option, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: cnnkit report") and message in err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["declared.ipynb"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [("digit = 12  # 0..9", "its default 12 is outside 0..9"),
+     ('name = "x"  # 1..3', "a range needs a number, and the default is a str"),
+     ('name = "x"  # one of: "a", "b"', "its default 'x' is not one of 'a', 'b'"),
+     ("n = 1  # one of: 1,, 2", "empty choice")],
+)
+def test_a_declaration_that_cannot_hold_is_a_usage_error(tmp_path, capsys, cell, message):
+    notebook = make_declared(tmp_path, cell)
+    out = tmp_path / "reports"
+    assert main(["report", str(notebook), "--out", str(out), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "declared.ipynb, parameter" in err and "cannot use the allowed values" in err
+    assert message in err
+    assert not out.exists()
+
+
+# --- offline pages and a quiet kernel ------------------------------------------------------
+
+
+def test_run_pages_load_nothing_from_the_network(course):
+    out = course["out"]
+    page = (out / f"{GOOD_ID}.html").read_text(encoding="utf-8")
+    scripts = re.findall(r"<script[^>]*\bsrc=[\"']([^\"']+)", page)
+    assert scripts == ["_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"]
+    assert (out / scripts[0].split("?")[0]).is_file()  # MathJax copied beside the pages
+    assert (out / "_static/mathjax/config/TeX-AMS-MML_HTMLorMML-full.js").is_file()
+    for remote in (r"<script[^>]*src=[\"']?(https?:)?//", r"import\(\s*[\"'](https?:)?//",
+                   r"<link[^>]*href=[\"']?(https?:)?//", r"url\(\s*[\"']?(https?:)?//"):
+        assert not re.search(remote, page), remote
+    assert r"$\sum_i x_i$" in page  # the maths, for the local MathJax to typeset
+
+
+def test_the_kernel_does_not_warn_about_tcp(tmp_path):
+    """Kernels start over IPC, so ipykernel's "running over TCP without encryption" is gone."""
+    if os.name != "posix":
+        pytest.skip("IPC transport is POSIX only")
+    notebook = make_good(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnnkit", "report", str(notebook), "--out", str(tmp_path / "r")],
+        capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "without encryption" not in proc.stderr and "over TCP" not in proc.stderr
+    assert "greeting=default" in (tmp_path / "r" / "good.html").read_text(encoding="utf-8")
 
 
 # --- completeness and atomicity --------------------------------------------------------
@@ -821,7 +1001,7 @@ def test_memory_monitor_sees_a_peak_that_was_freed_before_it_looked():
     )
     try:
         assert proc.stdout.readline().strip() == "freed"
-        monitor = _MemoryMonitor(interval=60)  # one sample on attach, no polling in time
+        monitor = MemoryMonitor(interval=60)  # one sample on attach, no polling in time
         monitor.attach(proc.pid)
         peak = monitor.stop()
     finally:
