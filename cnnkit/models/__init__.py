@@ -34,7 +34,6 @@ from cnnkit.models.resnet_imagenet import (
     resnet101,
     resnet152,
 )
-from cnnkit.models.small_nets import AllConvNet, LeNetCIFARBN, SmallVGG
 
 __all__ = [
     "C3_TABLE",
@@ -59,7 +58,4 @@ __all__ = [
     "resnet152",
     "CifarResNet",
     "resnet_cifar",
-    "AllConvNet",
-    "SmallVGG",
-    "LeNetCIFARBN",
 ]
