@@ -40,7 +40,8 @@ KERNELS: dict[str, NamedKernel] = {
         _k("identity", [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
            "copies the image: the output pixel is the input pixel"),
         _k("edge_detect", [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
-           "responds where a pixel differs from all 8 neighbours; flat regions give 0"),
+           "8 x (the pixel minus the mean of its 8 neighbours): responds where a pixel "
+           "differs from the mean of its neighbours; flat regions give 0"),
         _k("sharpen", [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
            "identity plus a 4-neighbour edge term: boosts local contrast"),
         _k("box_blur", [[1, 1, 1], [1, 1, 1], [1, 1, 1]],

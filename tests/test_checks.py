@@ -75,19 +75,37 @@ def test_seed_bug_exercise_signature():
 @pytest.mark.parametrize(
     "kernel, ok, fragment",
     [
-        ([[0, 1, 0], [-1, 0, 1], [0, -1, 0]], True, "stronger"),
-        ([[0, 1, 2], [-1, 0, 1], [-2, -1, 0]], True, "stronger"),  # Sobel rotated 45 degrees
-        ([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], False, "response of horizontal/vertical"),
+        ([[0, 1, 0], [-1, 0, 1], [0, -1, 0]], True, "2.00x the strongest other edge"),
+        ([[0, 1, 2], [-1, 0, 1], [-2, -1, 0]], True, "1.33x"),  # Sobel rotated 45 degrees
+        ([[0, -1, -2], [1, 0, -1], [2, 1, 0]], True, "1.33x"),  # the same, sign flipped
+        ([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], False, "response of the vertical edge"),
+        # the isotropic Laplacian: diagonal edges as strong as each other
+        ([[0, 1, 0], [1, -4, 1], [0, 1, 0]], False, "1.00x the response of the anti-diagonal"),
+        # an anti-diagonal line detector: stronger on the wrong diagonal
+        ([[-1, -1, 2], [-1, 2, -1], [2, -1, -1]], False, "0.67x the response of the anti-diag"),
+        ([[-2, -1, 0], [-1, 0, 1], [0, 1, 2]], False, "no response on a main-diagonal"),
         ([[1, 1, 1], [1, 1, 1], [1, 1, 1]], False, "flat region"),
         (np.zeros((3, 3)), False, "no response"),
         (np.ones((5, 5)), False, "must be 3x3"),
+        ([[0, np.nan, 0], [0, 0, 0], [0, 0, 0]], False, "NaN"),
+        ("diagonal", False, "3x3 array of numbers"),
         (None, False, "not attempted"),
     ],
 )
 def test_diagonal_kernel(kernel, ok, fragment):
     result = checks.check_diagonal_kernel(kernel)
-    assert bool(result) is ok
+    assert bool(result) is ok, result
     assert fragment in result.message
+
+
+def test_diagonal_kernel_ratio_is_capped_and_scale_free():
+    # row, column and anti-diagonal sums all 0: only the main-diagonal edge gives a response
+    only_main = np.array([[0, 1, -1], [-1, 0, 1], [1, -1, 0]], dtype=float)
+    result = checks.check_diagonal_kernel(only_main)
+    assert result and "more than 100x" in result.message
+    assert "e+" not in result.message and "000000" not in result.message
+    huge = checks.check_diagonal_kernel(1e12 * np.array([[0, 1, 0], [-1, 0, 1], [0, -1, 0]]))
+    assert huge and "2.00x" in huge.message  # scaling a kernel changes no verdict
 
 
 def test_check_result_renders_in_notebooks():
@@ -189,3 +207,123 @@ def test_check_param_count_names_the_usual_mistakes_never_the_count():
     assert "whole number" in checks.check_param_count(conv, "448").message
     assert "whole number" in checks.check_param_count(conv, 448.5).message
     assert "torch.nn.Module" in checks.check_param_count("conv1", 448).message
+
+
+# --- lesson 1's exercises: output shapes, the input gradient, learning a filter ----------------
+
+
+def test_output_shapes_questions_are_rectangular_dilated_and_checked():
+    questions = checks.SHAPE_QUESTIONS
+    assert any(kh != kw for _, _, kh, kw, *_ in questions.values())  # a rectangular kernel
+    assert any(H != W for H, W, *_ in questions.values())  # a rectangular image
+    assert any(d > 1 for *_, d in questions.values())  # dilation
+    right = {key: (output_size(H, kh, s, p, d), output_size(W, kw, s, p, d))
+             for key, (H, W, kh, kw, s, p, d) in questions.items()}
+    assert right == {"a": (32, 30), "b": (32, 24), "c": (14, 14), "d": (4, 3), "e": (13, 13)}
+    assert checks.check_output_shapes(right)
+    assert checks.check_output_shapes({k: list(v) for k, v in right.items()})  # lists are fine
+    swapped = dict(right, d=right["d"][::-1])
+    result = checks.check_output_shapes(swapped)
+    assert not result and "1 of 5 wrong" in result.message and "you said (3, 4)" in result.message
+    assert "apply the formula twice" in result.message
+    result = checks.check_output_shapes(dict(right, a=32))
+    assert not result and "a (32x32 input, 3x5 kernel" in result.message
+    assert "not attempted" in checks.check_output_shapes(dict.fromkeys(right)).message
+    assert not checks.check_output_shapes([(32, 30)])
+
+
+def test_conv_dx_accepts_the_reference_and_names_the_unflipped_kernel():
+    from cnnkit import conv
+
+    def reference(dout, x, w, stride, padding):
+        return conv.conv2d_backward(dout, x, w, stride=stride, padding=padding)[0]
+
+    assert checks.check_conv_backward_dx(reference)
+
+    def unflipped(dout, x, w, stride, padding):
+        return reference(dout, x, w[:, :, ::-1, ::-1], stride, padding)
+
+    result = checks.check_conv_backward_dx(unflipped)
+    assert not result and "unflipped" in result.message
+
+    def keeps_padding(dout, x, w, stride, padding):
+        dx = reference(dout, x, w, stride, padding)
+        return np.pad(dx, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+
+    result = checks.check_conv_backward_dx(keeps_padding)
+    assert not result and "fell in the padding" in result.message
+    result = checks.check_conv_backward_dx(lambda d, x, w, s, p: 2 * reference(d, x, w, s, p))
+    assert not result and "expected" in result.message
+    assert "not attempted" in checks.check_conv_backward_dx(None).message
+
+
+def test_conv_dx_by_full_convolution_route_passes():
+    """The route section 9 points to: dilate dout by the stride, full-convolve, crop."""
+    from scipy.signal import convolve2d
+
+    def conv_dx(dout, x, w, stride, padding):
+        N, C, H, W = x.shape
+        F, _, kh, kw = w.shape
+        Hp, Wp = H + 2 * padding, W + 2 * padding
+        spread = np.zeros((N, F, Hp - kh + 1, Wp - kw + 1))
+        spread[:, :, ::stride, ::stride] = dout
+        dxp = np.zeros((N, C, Hp, Wp))
+        for n in range(N):
+            for c in range(C):
+                for f in range(F):
+                    dxp[n, c] += convolve2d(spread[n, f], w[f, c], mode="full")
+        return dxp[:, :, padding:padding + H, padding:padding + W]
+
+    result = checks.check_conv_backward_dx(conv_dx)
+    assert result, result.message
+
+
+def test_learnt_kernel_by_gradient_descent_passes_and_zero_fails():
+    from cnnkit import conv
+
+    x, y = checks.kernel_learning_task()
+    assert x.shape == (16, 2, 10, 10) and y.shape == (16, 1, 8, 8)
+    w, b = np.zeros((1, 2, 3, 3)), np.zeros(1)
+    for _ in range(300):
+        residual = conv.conv2d(x, w, b) - y
+        _, dw, db = conv.conv2d_backward(2 * residual / residual.size, x, w)
+        w, b = w - 0.2 * dw, b - 0.2 * db
+    result = checks.check_learnt_kernel(w, b)
+    assert result, result.message
+    result = checks.check_learnt_kernel(w, np.zeros(1))  # forgot the bias
+    assert not result and "bias 0.5 off" in result.message
+    result = checks.check_learnt_kernel(np.zeros((1, 2, 3, 3)), b)
+    assert not result and "not there yet" in result.message
+    assert "shape" in checks.check_learnt_kernel(np.zeros((2, 3, 3)), b).message
+    assert "NaN or inf" in checks.check_learnt_kernel(w * np.inf, b).message
+    assert "not attempted" in checks.check_learnt_kernel(None, None).message
+
+
+def test_correlate_and_convolve_follow_scipy():
+    from scipy import signal
+
+    from cnnkit import conv
+
+    rng = np.random.default_rng(3)
+    image, kernel = rng.standard_normal((6, 7)), rng.standard_normal((3, 2))
+    for mode in ("valid", "same", "full"):
+        assert np.allclose(conv.correlate2d(image, kernel, mode),
+                           signal.correlate2d(image, kernel, mode))
+        assert np.allclose(conv.convolve2d(image, kernel, mode),
+                           signal.convolve2d(image, kernel, mode))
+
+
+def test_backward_of_a_correlation_is_a_full_convolution():
+    """Lesson 1 section 9: for stride 1, dx = full convolution of dout with w, dw =
+    correlation of x with dout (scipy's functions, independent of cnnkit's)."""
+    from scipy import signal
+
+    from cnnkit import conv
+
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((6, 7)), rng.standard_normal((3, 3))
+    dout = rng.standard_normal((4, 5))
+    dx, dw, _ = conv.conv2d_backward(dout[None, None], x[None, None], w[None, None])
+    assert np.allclose(dx[0, 0], signal.convolve2d(dout, w, "full"))
+    assert np.allclose(dw[0, 0], signal.correlate2d(x, dout, "valid"))
+    assert not np.allclose(dx[0, 0], signal.correlate2d(dout, w, "full"))

@@ -1,0 +1,84 @@
+"""No exercise is answered above it: a lesson's exercise questions are not rows of a table the
+lesson printed (or wrote in its code) before the exercises.
+
+For each lesson, every case the exercises ask about is turned into the integers a table row
+would show (e.g. (n, k, stride, padding, dilation) per axis for an output size), and those
+must not appear, in that order, on any line printed or any tuple written in the cells before
+the lesson's "Exercises" heading.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cnnkit import checks
+
+ROOT = Path(__file__).resolve().parents[1]
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def _before_exercises(name: str) -> list:
+    """The cells of notebooks/<name> above its "## N. Exercises" heading."""
+    cells = nbformat.read(ROOT / "notebooks" / name, as_version=4).cells
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "markdown" and re.match(r"## \d+\. Exercises", cell.source):
+            return cells[:i]
+    raise AssertionError(f"{name} has no '## N. Exercises' heading")
+
+
+def _numbers(line: str) -> list[float]:
+    return [float(n.replace(",", "")) for n in NUMBER.findall(line)]
+
+
+def _shown_rows(cells) -> list[list[float]]:
+    """Every line of printed output, and every line of code, as its list of numbers."""
+    rows = []
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        texts = [cell.source]
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream":
+                texts.append(out.text)
+            elif "data" in out and "text/plain" in out.data:
+                texts.append(out.data["text/plain"])
+        rows += [_numbers(line) for text in texts for line in text.splitlines()]
+    return [row for row in rows if row]
+
+
+def _contains(row: list[float], sequence: tuple) -> bool:
+    n = len(sequence)
+    return any(tuple(row[i:i + n]) == tuple(float(v) for v in sequence)
+               for i in range(len(row) - n + 1))
+
+
+def _shown_earlier(name: str, sequences) -> list[tuple]:
+    rows = _shown_rows(_before_exercises(name))
+    return [seq for seq in sequences if any(_contains(row, seq) for row in rows)]
+
+
+def test_the_finder_finds_a_printed_row():
+    """The helper is not vacuous: lesson 1's own output-size table is found by it."""
+    assert _shown_earlier("01_convolution.ipynb", [(7, 3, 2, 0, 1), (224, 7, 2, 3, 1)]) == [
+        (7, 3, 2, 0, 1), (224, 7, 2, 3, 1)]
+    assert _contains([1.0, 28.0, 5.0, 1.0, 2.0], (28, 5, 2)) is False
+    assert _contains([1.0, 28.0, 5.0, 1.0, 2.0], (28, 5)) is True
+
+
+def test_lesson_1_shape_questions_are_not_rows_of_the_size_table():
+    per_axis = []
+    for H, W, kh, kw, s, p, d in checks.SHAPE_QUESTIONS.values():
+        per_axis += [(H, kh, s, p, d), (W, kw, s, p, d)]
+    assert _shown_earlier("01_convolution.ipynb", per_axis) == []
+
+
+@pytest.mark.parametrize("name", ["01_convolution.ipynb"])
+def test_exercises_do_not_print_the_loop_code_they_ask_for(name):
+    """Lesson 1 prints conv2d_loops; none of its exercises asks for a forward convolution
+    layer with stride (what that printed code already is)."""
+    cells = nbformat.read(ROOT / "notebooks" / name, as_version=4).cells
+    sources = "\n".join(c.source for c in cells if c.cell_type == "code")
+    assert "checks.check_conv_single(conv2d_single)" not in sources
+    assert "checks.check_conv(" not in sources
