@@ -280,28 +280,31 @@ def _check_dout(dout, layer: _Layer) -> np.ndarray:
 
 
 def _backward(dout: np.ndarray, layer: _Layer):
-    """(dx, dw, db) of a validated layer; dout and dx batched."""
+    """(dx, dw, db) of a validated layer; dout and dx batched.
+
+    Works channels-first, with the batch folded into the columns, so that every step is one
+    matrix product per group over all images at once and col2im adds contiguous blocks:
+    cols (G, K, N*L) with K = C/G*kh*kw and L = Ho*Wo, dout (G, F/G, N*L).
+    """
     N, C, H, W = layer.x.shape
-    G, (Ho, Wo) = layer.groups, layer.sizes
-    F = layer.w.shape[0]
+    G, (Ho, Wo), F = layer.groups, layer.sizes, layer.w.shape[0]
     dtype = common_dtype(dout, layer.x, layer.w)
-    # batch folded into the columns: one product per group over every image at once
     dout_mat = dout.astype(dtype, copy=False).reshape(N, G, F // G, Ho * Wo)
     dout_mat = dout_mat.transpose(1, 2, 0, 3).reshape(G, F // G, N * Ho * Wo)
-    cols = _im2col(layer.padded(dtype), layer.kernel, layer.stride, layer.dilation,
-                   layer.sizes, G)  # (N, G, K, L)
-    cols = cols.transpose(1, 2, 0, 3).reshape(G, cols.shape[2], N * Ho * Wo)
+    windows = _windows.strided_windows(layer.padded(dtype), layer.kernel, layer.stride,
+                                       layer.dilation, layer.sizes)  # (N, C, kh, kw, Ho, Wo)
+    cols = np.ascontiguousarray(windows.transpose(1, 2, 3, 0, 4, 5)).reshape(G, -1, N * Ho * Wo)
     db = dout_mat.sum(axis=2).reshape(F)
     dw = np.matmul(dout_mat, cols.transpose(0, 2, 1)).reshape(layer.w.shape)
     w_mat = layer.w.reshape(G, F // G, -1).astype(dtype, copy=False)
-    dcols = np.matmul(w_mat.transpose(0, 2, 1), dout_mat)  # (G, C/G*kh*kw, N*L)
     kh, kw = layer.kernel
-    dcols = dcols.reshape(C, kh, kw, N, Ho, Wo)
+    dcols = np.matmul(w_mat.transpose(0, 2, 1), dout_mat).reshape(C, kh, kw, N, Ho, Wo)
     (top, bottom), (left, right) = layer.pads
-    dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=dtype)
-    _windows.add_windows(dxp, lambda u, v: dcols[:, u, v].transpose(1, 0, 2, 3), layer.kernel,
-                         layer.stride, layer.dilation, layer.sizes)
-    return _windows.crop(dxp, layer.pads, H, W), dw, db
+    dxp = np.zeros((C, N, H + top + bottom, W + left + right), dtype=dtype)  # channels first
+    _windows.add_windows(dxp, lambda u, v: dcols[:, u, v], layer.kernel, layer.stride,
+                         layer.dilation, layer.sizes)
+    dx = dxp[:, :, top : top + H, left : left + W].transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(dx), dw, db
 
 
 _MODES = ("valid", "same", "full")

@@ -51,6 +51,7 @@ __all__ = [
     "max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
+    "route_to_indices",
     "max_unpool2d",
     "global_avg_pool2d",
     "adaptive_windows",
@@ -187,29 +188,41 @@ def max_pool2d_loops(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
     return (out, indices) if return_indices else out
 
 
-def _max_pool(pool: _Pool) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised max pooling: (out, flat indices), both (N, C, Ho, Wo).
+def _max_pool(pool: _Pool, with_indices: bool = True):
+    """Vectorised max pooling: (out, flat indices or None), both (N, C, Ho, Wo).
 
     Loops over the kh*kw window taps (u, v) in row-major order, each one a strided view of the
     -inf-padded input, and keeps a running maximum: a tap takes over where it is strictly
     larger than the best so far, or NaN (the tie rule of torch's CPU kernel). The running best
     starts at -inf on the first in-bounds tap of each window (torch's start), so a window of
-    -inf values reports that cell, not a padded one.
+    -inf values reports that cell, not a padded one. Without indices ``np.maximum`` does it
+    (it propagates NaN: the same values).
     """
     (kh, kw), (dh, dw), W = pool.kernel, pool.dilation, pool.x.shape[3]
     xp = _windows.pad(pool.x, pool.pads, -np.inf)
-    rows, cols = pool.starts(0), pool.starts(1)
-    base = rows[:, None] * W + cols[None, :]  # (Ho, Wo): flat index of each window's tap (0, 0)
-    first_row = rows + dh * -(-np.maximum(-rows, 0) // dh)  # first in-bounds tap of each window
-    first_col = cols + dw * -(-np.maximum(-cols, 0) // dw)
     best = np.full((*pool.x.shape[:2], *pool.sizes), -np.inf, dtype=pool.x.dtype)
-    idx = np.broadcast_to(first_row[:, None] * W + first_col[None, :], best.shape).copy()
+    if not with_indices:
+        for u in range(kh):
+            for v in range(kw):
+                np.maximum(best, xp[_window_cells(pool, u, v)], out=best)
+        return best, None
+    take = np.empty(best.shape, dtype=bool)
+    tap = np.full(best.shape, -1, dtype=np.int32)  # winning tap u*kw + v; -1: none yet
+    has_nan = bool(np.isnan(pool.x).any())  # one pass here instead of one per tap
     for u in range(kh):
         for v in range(kw):
             cells = xp[_window_cells(pool, u, v)]
-            take = (cells > best) | np.isnan(cells)
+            np.greater(cells, best, out=take)
+            if has_nan:
+                take |= np.isnan(cells)
             np.copyto(best, cells, where=take)
-            np.copyto(idx, base + (u * dh * W + v * dw), where=take)
+            np.copyto(tap, u * kw + v, where=take)
+    rows, cols = pool.starts(0)[:, None], pool.starts(1)[None, :]
+    idx = (rows + tap // kw * dh) * W + cols + tap % kw * dw
+    # no tap took over (every cell -inf): torch's start, the first in-bounds tap of the window
+    first_row = rows + dh * -(-np.maximum(-rows, 0) // dh)
+    first_col = cols + dw * -(-np.maximum(-cols, 0) // dw)
+    idx = np.where(tap < 0, first_row * W + first_col, idx)
     return best, idx
 
 
@@ -228,7 +241,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     Ties: the first maximum in row-major window order wins; NaN wins (the last NaN).
     """
     pool = _prepare(x, kernel_size, stride, padding, dilation, ceil_mode)
-    out, idx = _max_pool(pool)
+    out, idx = _max_pool(pool, with_indices=return_indices)
     return (pool.batched(out), pool.batched(idx)) if return_indices else pool.batched(out)
 
 
@@ -242,26 +255,47 @@ def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, dilation=1
     Only the cell that was the maximum of a window influenced its output, with slope 1, so
     each dout value goes entirely to that cell (the first maximum on ties, as in the forward);
     every other cell gets 0. With overlapping windows a cell that wins several windows
-    collects the sum of their gradients. Equal to torch's autograd.
+    collects the sum of their gradients. Equal to torch's autograd. (This recomputes the
+    forward's indices; ``route_to_indices`` does the rest when they are at hand.)
     """
     pool = _prepare(x, kernel_size, stride, padding, dilation, ceil_mode)
     dout = _check_dout(dout, pool)
     _, idx = _max_pool(pool)
-    return pool.batched(_route_to_indices(dout, idx, pool.x.shape, common_dtype(dout, pool.x)))
+    distinct = all(s >= _windows.span(k, d)
+                   for s, k, d in zip(pool.stride, pool.kernel, pool.dilation, strict=True))
+    dx = route_to_indices(dout, idx, pool.x.shape[-2:], common_dtype(dout, pool.x), distinct)
+    return pool.batched(dx)
 
 
-def _route_to_indices(dout: np.ndarray, idx: np.ndarray, shape, dtype) -> np.ndarray:
-    """dx (N, C, H, W): each dout[n, c, i, j] added to cell idx[n, c, i, j] of plane (n, c).
+def route_to_indices(dout, indices, plane_shape, dtype=None, distinct=False) -> np.ndarray:
+    """The gradient of max pooling from the forward's indices: dx (N, C, H, W).
 
-    An index outside the plane (a dilated window with no cell inside the input: its output is
-    -inf) receives nothing, as in torch.
+    dout: (N, C, Ho, Wo) (or unbatched (C, Ho, Wo)); indices: the same shape, int, from
+    ``max_pool2d(..., return_indices=True)``; plane_shape: (H, W) of the pooled input.
+    dtype: of dx (default: dout's). Each dout[n, c, i, j] is added to cell indices[n, c, i, j]
+    of plane (n, c); a cell that several windows chose collects the sum. distinct: the caller
+    knows that no cell is chosen twice (windows that do not overlap, stride >= the dilated
+    kernel): then a plain assignment does it, about 4x faster. An index outside the
+    plane (a dilated window with no cell inside the input: its output is -inf) receives
+    nothing (torch adds it past the plane, into the next plane's memory).
     """
-    N, C, H, W = shape
-    plane = np.arange(N * C).reshape(N, C, 1, 1) * (H * W)
-    inside = idx < H * W
-    flat = (plane + idx)[inside]
-    dx = np.bincount(flat, weights=dout[inside].astype(np.float64), minlength=N * C * H * W)
-    return dx.astype(dtype, copy=False).reshape(shape)
+    dout = np.asarray(dout)
+    idx = np.asarray(indices)
+    if idx.shape != dout.shape or not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"indices must be integers of dout's shape {dout.shape}; got "
+                         f"{idx.dtype} {idx.shape}")
+    H, W = plane_shape
+    planes = int(np.prod(dout.shape[:-2]))
+    flat = idx.reshape(planes, -1) + (np.arange(planes) * (H * W))[:, None]
+    inside = idx.reshape(planes, -1) < H * W
+    flat, weights = flat[inside], dout.reshape(planes, -1)[inside]
+    dtype = dout.dtype if dtype is None else dtype
+    if distinct:
+        dx = np.zeros(planes * H * W, dtype=dtype)
+        dx[flat] = weights
+    else:
+        dx = np.bincount(flat, weights=weights.astype(np.float64), minlength=planes * H * W)
+    return dx.astype(dtype, copy=False).reshape(*dout.shape[:-2], H, W)
 
 
 def _avg_divisor(pool: _Pool, count_include_pad: bool, divisor_override) -> np.ndarray:

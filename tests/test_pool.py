@@ -98,6 +98,16 @@ def test_avg_pool2d_matches_torch(case):
     assert np.abs(out - t_out.numpy()).max() < TOL
 
 
+def _no_input_cell(x, kwargs) -> bool:
+    """Whether some dilated window meets no cell of the input (torch: -inf, an index outside)."""
+    try:
+        max_pool2d_loops(x, **kwargs)
+    except ValueError as err:
+        assert "has no cell inside the input" in str(err)
+        return True
+    return False
+
+
 def _check_backward(x, kwargs, ours, ours_backward, theirs, seed):
     out = ours(x, **kwargs)
     dout = np.random.default_rng(seed).standard_normal(out.shape)
@@ -111,7 +121,10 @@ def _check_backward(x, kwargs, ours, ours_backward, theirs, seed):
 @PROPERTY
 @given(pool_cases(), avg_cases(), st.integers(0, 2**32 - 1))
 def test_backward_passes_match_autograd(max_case, avg_case, seed):
-    _check_backward(*max_case, max_pool2d, max_pool2d_backward, F.max_pool2d, seed)
+    # a dilated window with no cell in the input: torch routes its gradient to an index past
+    # the plane (into the next plane's memory); ours drops it (tested on its own below)
+    if not _no_input_cell(*max_case):
+        _check_backward(*max_case, max_pool2d, max_pool2d_backward, F.max_pool2d, seed)
     _check_backward(*avg_case, avg_pool2d, avg_pool2d_backward, F.avg_pool2d, seed)
 
 
@@ -244,16 +257,6 @@ def test_tie_rule_nan_and_all_minus_inf():
                                       t_idx.numpy())
 
 
-def _no_input_cell(x, kwargs) -> bool:
-    """Whether some dilated window meets no cell of the input (torch: -inf, an index outside)."""
-    try:
-        max_pool2d_loops(x, **kwargs)
-    except ValueError as err:
-        assert "has no cell inside the input" in str(err)
-        return True
-    return False
-
-
 @PROPERTY
 @given(pool_cases(ties=True), st.integers(0, 2**32 - 1))
 def test_ties_match_torch_and_loops(case, seed):
@@ -270,7 +273,8 @@ def test_ties_match_torch_and_loops(case, seed):
     dout = np.random.default_rng(seed).standard_normal(out.shape)
     t_out.backward(_t(dout))
     dx = max_pool2d_backward(dout, x, **kwargs)
-    assert np.abs(dx - tx.grad.numpy()).max() < TOL
+    if not _no_input_cell(x, kwargs):  # see test_backward_passes_match_autograd
+        assert np.abs(dx - tx.grad.numpy()).max() < TOL
     # and the gradient goes exactly where the indices point (those inside the plane)
     plane = x.shape[-2] * x.shape[-1]
     planes = idx.reshape(-1, idx.shape[-2] * idx.shape[-1])
