@@ -24,6 +24,7 @@ import numpy as np
 
 __all__ = [
     "VIEW_SIZE", "scale_for", "grey_rgb", "signed_rgb", "to_rgb", "enlarge", "outline",
+    "outline_box", "feature_mosaic", "bitmaps_png",
     "png", "decode_png", "colorbar_png", "colorbar_html", "html_to_text", "compose_picture",
     "picture_bundle",
 ]
@@ -100,6 +101,69 @@ def outline(big: np.ndarray, rows, cols, scale: int, color=SELECTED, width: int 
         big[top:bottom, left:left + width] = color
         big[top:bottom, right - width:right] = color
     return big
+
+
+def outline_box(big: np.ndarray, box, scale: int, color=SELECTED, width: int = 2) -> np.ndarray:
+    """Draw one rectangle around cells ``box`` = (top, left, bottom, right) (inclusive) of an
+    enlarged view, in place; returns ``big``."""
+    top, left, bottom, right = (int(v) for v in box)
+    y0, x0, y1, x1 = top * scale, left * scale, (bottom + 1) * scale, (right + 1) * scale
+    big[y0:y0 + width, x0:x1] = color
+    big[y1 - width:y1, x0:x1] = color
+    big[y0:y1, x0:x0 + width] = color
+    big[y0:y1, x1 - width:x1] = color
+    return big
+
+
+def feature_mosaic(maps, cols: int, width: int = 480, height: int | None = None):
+    """Feature maps (n, H, W) side by side in rows of ``cols``, one pixel of light grey between
+    them, on one colour scale (signed: diverging around 0; else grey from 0 to the largest).
+
+    Scale: ``height`` screen px per map row if given, else the mosaic fits ``width`` px (at
+    most 16 px per cell). Returns (big (rows*(H+1)*scale, ..., 3), scale).
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    n, h, w = maps.shape
+    rows = -(-n // cols)
+    m = float(np.abs(maps).max()) or 1.0
+    if maps.min() < 0:
+        rgb = signed_rgb(maps, m)
+    else:
+        rgb = grey_rgb(maps, 0.0, m)
+    grid = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1, 3), 0.85)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        grid[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = rgb[k]
+    if height is not None:
+        scale = max(1, round(height / h))
+    else:
+        scale = int(max(1, min(16, width // grid.shape[1])))
+    return enlarge(grid, scale), scale
+
+
+def bitmaps_png(bitmaps, titles, scores=None) -> bytes:
+    """Small bitmaps (e.g. F6's 84 values as 12x7, beside the ten prototypes) in a row, +1
+    black and -1 white (values beyond are clipped); ``scores`` (RBF outputs, minus squared
+    distances) under the prototypes, the nearest marked."""
+    import matplotlib.pyplot as plt
+
+    n = len(bitmaps)
+    fig, axes = plt.subplots(1, n, figsize=(0.62 * n + 0.4, 1.55), dpi=100, squeeze=False)
+    best = int(np.argmax(scores)) if scores is not None else None
+    for k, (ax, b, t) in enumerate(zip(axes[0], bitmaps, titles, strict=True)):
+        ax.imshow(np.asarray(b), cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(t, fontsize=8, color="tab:orange" if k - 1 == best else "black")
+        if scores is not None and k >= 1:
+            ax.set_xlabel(f"{-scores[k - 1]:.0f}", fontsize=7)
+    if scores is not None:
+        fig.supxlabel("squared distance from F6 to each prototype (orange: nearest)",
+                      fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def png(rgb) -> bytes:

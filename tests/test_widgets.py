@@ -478,3 +478,102 @@ def test_digit_pad_stroke_time(capsys):
     with capsys.disabled():
         print(f"\nDigitPad (LeNet5): stroke to probabilities {1000 * float(np.median(t)):.1f} ms "
               "(median)")
+
+
+# --- LayerInspector: activations for an input, a unit's receptive field, F6 ------------------
+
+
+@pytest.fixture(scope="module")
+def inspector():
+    from cnnkit.widgets import LayerInspector
+
+    return LayerInspector(layer="C3", input=3)
+
+
+def test_layer_inspector_shows_the_layers_maps_for_a_test_digit(inspector):
+    import torch
+
+    from cnnkit import data
+    from cnnkit.activations import model_input
+
+    assert inspector.input.value == "test digit 3"
+    net = inspector.models["LeNet-5 (1998)"][0]
+    x = model_input(data.mnist_digit(3), (1, 1, 32, 32))
+    from cnnkit.models.lenet import scaled_tanh
+
+    with torch.no_grad():  # each module's own output (the forward squashes C1 and C3 after)
+        c3 = net.C3(net.S2(scaled_tanh(net.C1(x))))[0].double().numpy()
+    np.testing.assert_allclose(inspector.acts["C3"], c3, rtol=1e-5, atol=1e-6)
+    assert inspector.maps_view.layout.display is None
+    assert inspector._maps_canvas.rgb is not None
+    for name in ("C1", "S2", "C3", "S4", "C5"):
+        assert f"<b>{name}</b>" in inspector.overview_view.value  # every layer with maps
+
+
+def test_clicking_a_unit_outlines_its_receptive_field(inspector):
+    from cnnkit.activations import receptive_box
+
+    inspector.layer.value = "C3"
+    s = inspector._maps_scale
+    _click(inspector.maps_view, (2 * 11 + 5) * s + 1, 4 * s + 1)  # map 2 (third), row 4, col 5
+    assert inspector.selected_unit == (2, 4, 5)
+    assert inspector.box == receptive_box((14, 14), (2, 2), (32, 32), (10, 10), 4, 5)
+    assert inspector.box == (8, 10, 21, 23)  # 14x14 pixels, 2 per unit step
+    assert f"value <b>{inspector.acts['C3'][2, 4, 5]:.4g}</b>" in inspector.unit_label.value
+    assert "rows 8&ndash;21, columns 10&ndash;23" in inspector.unit_label.value
+    inspector.layer.value = "C1"
+    inspector.select_unit(0, 0, 0)
+    assert inspector.box == (0, 0, 4, 4)
+
+
+def test_choosing_another_input_reruns_the_model(inspector):
+    before = inspector.acts["C1"].copy()
+    inspector.input.value = "test digit 5"
+    assert not np.allclose(inspector.acts["C1"], before)
+    inspector.input.value = "test digit 3"
+
+
+def test_classic_lenet_shows_f6_beside_the_prototypes(inspector):
+    inspector.layer.value = "F6"
+    assert inspector.f6_view.layout.display is None
+    assert inspector.f6_view.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert inspector.acts["F6"].shape == (84,)
+    assert inspector.box == (0, 0, 31, 31)  # a fully connected unit sees the whole input
+    inspector.layer.value = "C1"
+    assert inspector.f6_view.layout.display == "none"
+
+
+def test_layer_inspector_reads_the_drawn_digit_and_normalises():
+    from cnnkit.models import LeNet5
+    from cnnkit.widgets import DigitPad, LayerInspector
+
+    net = LeNet5()
+    pad = DigitPad(net, mean=0.13, std=0.31)
+    pad.draw_strokes(SEVEN)
+    li = LayerInspector({"trained": (net, (1, 1, 28, 28))}, layer="conv1", mean=0.13,
+                        std=0.31, pad=pad)
+    li.input.value = "drawn digit"
+    np.testing.assert_allclose(li.acts["fc3"], np.log(pad.probabilities)
+                               - np.log(pad.probabilities).mean()
+                               + li.acts["fc3"].mean(), rtol=1e-4, atol=1e-4)  # same logits
+    with pytest.raises(ValueError, match="mean and std"):
+        LayerInspector(mean=0.1)
+
+
+def test_layer_inspector_click_time(inspector, capsys):
+    """Measured, printed, not asserted."""
+    import time
+
+    inspector.layer.value = "C3"
+    t = []
+    for n in range(5):
+        start = time.perf_counter()
+        inspector.select_unit(n, n, n + 1)
+        t.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    inspector.input.value = "test digit 8"
+    change = time.perf_counter() - start
+    inspector.input.value = "test digit 3"
+    with capsys.disabled():
+        print(f"\nLayerInspector: click {1000 * float(np.median(t)):.1f} ms (median), input "
+              f"change {1000 * change:.0f} ms")
