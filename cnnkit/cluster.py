@@ -180,7 +180,7 @@ def _on_cluster(function, tasks, labels, scheduler) -> Iterator[tuple[int, Outco
         ]
         index = {future.key: i for i, future in enumerate(futures)}
         try:
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=client.loop):
                 i = index[future.key]
                 yield i, _from_future(labels[i], future.result, start)
         except BaseException:
