@@ -61,11 +61,11 @@ def test_conv_single_not_attempted():
     assert "not attempted" in checks.check_conv_single(None).message
 
 
-def test_seed_bug_exercise_signature():
+def test_find_the_bug_exercise_signature():
     fixed = lambda im, k, p=0: reference_conv_single(im, k, 1, p)  # noqa: E731
     assert checks.check_conv_single(fixed, with_stride=False)
 
-    def still_buggy(image, kernel, padding=0):  # bug 2 of the seed: sizes the wrong way round
+    def still_buggy(image, kernel, padding=0):  # bug 2 of the blog post: sizes the wrong way round
         h = kernel.shape[0] - image.shape[0] + 1
         return np.zeros((h, h))
 

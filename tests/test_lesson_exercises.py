@@ -82,3 +82,21 @@ def test_exercises_do_not_print_the_loop_code_they_ask_for(name):
     sources = "\n".join(c.source for c in cells if c.cell_type == "code")
     assert "checks.check_conv_single(conv2d_single)" not in sources
     assert "checks.check_conv(" not in sources
+
+
+def test_lesson_2_pool_size_questions_are_not_rows_of_the_size_table():
+    questions = list(checks.POOL_SIZE_QUESTIONS.values())
+    assert _shown_earlier("02_pooling.ipynb", questions) == []
+    # the finder sees lesson 2's own table, so the assertion above can fail
+    assert _shown_earlier("02_pooling.ipynb", [(27, 2, 2, 0)]) == [(27, 2, 2, 0)]
+
+
+def test_lesson_2_does_not_ask_for_the_pooling_loop_it_prints():
+    """Lesson 2 prints max_pool2d_loops: its exercises ask for the backward passes and adaptive
+    pooling instead of a forward pooling loop with stride."""
+    cells = nbformat.read(ROOT / "notebooks" / "02_pooling.ipynb", as_version=4).cells
+    sources = "\n".join(c.source for c in cells if c.cell_type == "code")
+    assert "inspect.getsource(pool.max_pool2d_loops)" in sources
+    assert "checks.check_pool_single(pool2d_single)" not in sources
+    for check in ("check_avg_pool_backward", "check_adaptive_pool", "check_max_pool_backward"):
+        assert f"checks.{check}(" in sources

@@ -146,7 +146,7 @@ def reference_backward(dout, image, size):
 
 
 def seed_style_pool(image, size, mode="max"):
-    """The seed-001 function's two bugs, as in the notebook's find-the-bug exercise."""
+    """The blog post's pooling function's two bugs, as in the find-the-bug exercise."""
     h, w = image.shape
     if h % size or w % size:
         raise ValueError("the image size must be a multiple of the window")
@@ -157,10 +157,10 @@ def seed_style_pool(image, size, mode="max"):
 def test_pool_sizes():
     right = {key: 1 + (n + 2 * p - k) // s
              for key, (n, k, s, p) in checks.POOL_SIZE_QUESTIONS.items()}
-    assert right == {"a": 14, "b": 13, "c": 27, "d": 56, "e": 4}
+    assert right == {"a": 10, "b": 7, "c": 34, "d": 6, "e": 113}
     assert checks.check_pool_sizes(right)
-    result = checks.check_pool_sizes(dict(right, b=14))  # rounding up instead of down
-    assert not result and "1 of 5 wrong" in result.message and "you said 14" in result.message
+    result = checks.check_pool_sizes(dict(right, a=11))  # rounding up instead of down
+    assert not result and "1 of 5 wrong" in result.message and "you said 11" in result.message
     assert "not attempted" in checks.check_pool_sizes(dict.fromkeys(right)).message
     assert not checks.check_pool_sizes([14, 13])  # not a dict: a message, not an exception
 
@@ -255,3 +255,72 @@ def test_pooling_parameters():
     assert "not attempted" in checks.check_pooling_parameters(dict.fromkeys(right)).message
     assert "not attempted" in checks.check_pooling_parameters(None).message
     assert not checks.check_pooling_parameters("32, 0")
+
+
+# --- lesson 2's exercises on the average-pooling backward pass and adaptive pooling ---------------
+
+
+def avg_backward_single(dout, image, size, stride):
+    dx = np.zeros_like(image, dtype=float)
+    for i in range(dout.shape[0]):
+        for j in range(dout.shape[1]):
+            dx[i * stride:i * stride + size, j * stride:j * stride + size] += dout[i, j] / size**2
+    return dx
+
+
+def test_avg_pool_backward_accepts_a_loop_and_names_the_usual_mistakes():
+    assert checks.check_avg_pool_backward(avg_backward_single)
+    result = checks.check_avg_pool_backward(
+        lambda d, im, k, s: avg_backward_single(d, im, k, s) * k * k)
+    assert not result and "dout / size**2" in result.message
+
+    def overwrites(dout, image, size, stride):  # = instead of +=: overlaps lose a share
+        dx = np.zeros_like(image, dtype=float)
+        for i in range(dout.shape[0]):
+            for j in range(dout.shape[1]):
+                dx[i * stride:i * stride + size, j * stride:j * stride + size] = (
+                    dout[i, j] / size**2)
+        return dx
+
+    result = checks.check_avg_pool_backward(overwrites)
+    assert not result and "add up" in result.message
+    result = checks.check_avg_pool_backward(lambda d, im, k, s: np.zeros((2, 2)))
+    assert not result and "shape" in result.message
+    assert "not attempted" in checks.check_avg_pool_backward(None).message
+
+
+def adaptive_single(image, output_size, mode):
+    H, W = image.shape
+    Ho, Wo = output_size
+    out = np.zeros((Ho, Wo))
+    reduce = np.max if mode == "max" else np.mean
+    for i in range(Ho):
+        for j in range(Wo):
+            rows = slice(i * H // Ho, -(-(i + 1) * H // Ho))
+            cols = slice(j * W // Wo, -(-(j + 1) * W // Wo))
+            out[i, j] = reduce(image[rows, cols])
+    return out
+
+
+def test_adaptive_pool_accepts_torch_rule_and_rejects_floor_ends():
+    import torch
+    import torch.nn.functional as F
+
+    assert checks.check_adaptive_pool(adaptive_single)
+    image = np.random.default_rng(1).standard_normal((7, 10))  # the check's reference is torch's
+    ref = F.adaptive_avg_pool2d(torch.from_numpy(image)[None, None], (3, 4))[0, 0].numpy()
+    assert np.allclose(adaptive_single(image, (3, 4), "avg"), ref)
+
+    def floor_ends(image, output_size, mode):  # windows end at floor((i+1)*H/Ho): too short
+        H, W = image.shape
+        Ho, Wo = output_size
+        reduce = np.max if mode == "max" else np.mean
+        return np.array([[reduce(image[i * H // Ho:max((i + 1) * H // Ho, i * H // Ho + 1),
+                                       j * W // Wo:max((j + 1) * W // Wo, j * W // Wo + 1)])
+                          for j in range(Wo)] for i in range(Ho)])
+
+    result = checks.check_adaptive_pool(floor_ends)
+    assert not result and "ceil((i+1)*H/Ho)" in result.message
+    result = checks.check_adaptive_pool(lambda im, size, mode: np.zeros((size[0], size[1] + 1)))
+    assert not result and "output shape" in result.message
+    assert "not attempted" in checks.check_adaptive_pool(None).message

@@ -114,7 +114,7 @@ def check_conv_single(fn: Callable, seed: int = 0, with_stride: bool = True) -> 
     cross-correlation of image (H, W) with kernel (kh, kw), zero padding, as a CNN layer does.
 
     with_stride=False checks ``fn(image, kernel, padding)`` (stride 1), the signature of the
-    seed-001 function in the find-the-bug exercise.
+    blog post's function in the find-the-bug exercise.
     """
     if fn is None:
         return _not_attempted("write the function")

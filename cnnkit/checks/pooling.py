@@ -23,19 +23,22 @@ __all__ = [
     "check_pool_single",
     "check_pool",
     "check_max_pool_backward",
+    "check_avg_pool_backward",
+    "check_adaptive_pool",
     "POOLING_PARAMETER_QUESTIONS",
     "check_pooling_parameters",
     "check_max_pool_indices",
 ]
 
 
-# (n, window, stride, padding) for the pooled-size exercise, with what each one teaches
+# (n, window, stride, padding) for lesson 2's pooled-size exercise: cases the lesson's table
+# does not show
 POOL_SIZE_QUESTIONS: dict[str, tuple[int, int, int, int]] = {
-    "a": (28, 2, 2, 0),  # LeNet's S2: halves the map
-    "b": (27, 2, 2, 0),  # an odd size: the last row is dropped, not an error
-    "c": (55, 3, 2, 0),  # AlexNet's overlapping pooling
-    "d": (112, 3, 2, 1),  # ResNet's max pooling after the stem
-    "e": (10, 4, 3, 2),  # padding with a larger window and stride
+    "a": (32, 3, 3, 0),  # stride = window 3: 32 is not a multiple of 3
+    "b": (13, 2, 2, 1),  # padding makes room for the odd last row
+    "c": (100, 5, 3, 2),  # overlapping windows with padding
+    "d": (9, 4, 1, 0),  # stride 1: almost as large as the input
+    "e": (227, 3, 2, 0),  # overlapping 3/2 on an odd size
 }
 
 
@@ -73,7 +76,7 @@ def check_pool_single(fn: Callable, seed: int = 0, with_stride: bool = True) -> 
     multiples of the window (the last partial windows are dropped, as torch does).
 
     with_stride=False checks ``fn(image, size, mode)`` with stride = size, the signature of
-    the seed-001 function in the find-the-bug exercise.
+    the blog post's pooling function in the find-the-bug exercise.
     """
     if fn is None:
         return _not_attempted("write the function")
@@ -323,3 +326,96 @@ def check_max_pool_indices(fn: Callable, seed: int = 0) -> CheckResult:
                                       f"{want_i % W}){hint}")
     return CheckResult(True, f"maxima and their positions match the reference on {len(cases)} "
                              "cases (overlapping windows, ties)")
+
+
+def _avg_pool_backward_cases(rng) -> list[tuple[str, np.ndarray, int, int]]:
+    """(name, image (H, W), size, stride): tiling, odd-sized, overlapping, non-square."""
+    return [
+        ("4x4 image", np.arange(16.0).reshape(4, 4), 2, 2),
+        ("5x5 image (last row and column in no window)", rng.standard_normal((5, 5)), 2, 2),
+        ("7x7 image, overlapping windows", rng.standard_normal((7, 7)), 3, 2),
+        ("6x9 image, stride 1", rng.standard_normal((6, 9)), 2, 1),
+        ("8x5 image", rng.standard_normal((8, 5)), 3, 3),
+    ]
+
+
+def check_avg_pool_backward(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(dout, image, size, stride) -> dx``: the backward pass of average pooling of
+    one image (H, W) with a size x size window moved ``stride`` pixels, no padding.
+
+    dout: (Ho, Wo), the gradient of the loss with respect to the pooled output.
+    Returns dx: (H, W). Every cell of a window receives that window's dout / size**2; with
+    overlapping windows (stride < size) a cell's shares add up; cells in no window get 0.
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    rng = np.random.default_rng(seed)
+    cases = _avg_pool_backward_cases(rng)
+    for name, image, size, stride in cases:
+        x = image[None, None]
+        Ho, Wo = pool.avg_pool2d(x, size, stride).shape[2:]
+        dout = rng.integers(1, 10, size=(Ho, Wo)).astype(np.float64)  # easy to read
+        expected = pool.avg_pool2d_backward(dout[None, None], x, size, stride)[0, 0]
+        where = f"{name}, size={size}, stride={stride}"
+        got, failure = _call(fn, dout.copy(), image.copy(), size, stride, where=where,
+                             as_array=True)
+        if failure is not None:
+            return failure
+        if got.shape != expected.shape:
+            return CheckResult(False, f"{where}: dx has shape {got.shape}, expected "
+                                      f"{expected.shape} (the shape of the image)")
+        if not np.allclose(got, expected, atol=1e-9):
+            i, j = _first_difference(got, expected)
+            hint = ""
+            if np.allclose(got, expected * size * size, atol=1e-9):
+                hint = f"; each cell gets dout / size**2 (here / {size * size}), not dout"
+            elif stride < size and not np.isclose(got.sum(), expected.sum()):
+                hint = "; with overlapping windows a cell's shares from every window add up"
+            return CheckResult(False, f"{where}: dx[{i}, {j}] = {got[i, j]:.4g}, expected "
+                                      f"{expected[i, j]:.4g}{hint}")
+    return CheckResult(True, f"dx matches the reference on {len(cases)} cases, overlapping "
+                             "windows included")
+
+
+def _adaptive_cases(rng) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """(image (H, W), (Ho, Wo)): divisible, not divisible, rectangular, larger output."""
+    return [
+        (np.arange(16.0).reshape(4, 4), (2, 2)),  # divisible: plain 2x2 pooling
+        (np.arange(25.0).reshape(5, 5), (3, 3)),  # windows of 2 and 3 cells that overlap
+        (rng.standard_normal((7, 10)), (3, 4)),
+        (rng.standard_normal((6, 9)), (1, 1)),  # global pooling
+        (rng.standard_normal((3, 4)), (5, 6)),  # more outputs than inputs
+    ]
+
+
+def check_adaptive_pool(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(image, output_size, mode) -> out``: adaptive pooling of one image (H, W) to
+    ``output_size`` = (Ho, Wo), ``mode`` "max" or "avg", with torch's window rule: output row i
+    pools rows floor(i*H/Ho) to ceil((i+1)*H/Ho) (end excluded), the same for columns.
+
+    Tested against ``cnnkit.pool.adaptive_max_pool2d`` / ``adaptive_avg_pool2d`` (equal to
+    torch's) on divisible and non-divisible sizes, a rectangular image, global pooling and an
+    output larger than the input.
+    """
+    if fn is None:
+        return _not_attempted("write the function")
+    rng = np.random.default_rng(seed)
+    cases = _adaptive_cases(rng)
+    reference = {"max": pool.adaptive_max_pool2d, "avg": pool.adaptive_avg_pool2d}
+    for image, size in cases:
+        for mode, ref in reference.items():
+            expected = ref(image[None, None], size)[0, 0]
+            where = f"image {image.shape}, output_size={size}, mode={mode!r}"
+            got, failure = _call(fn, image.copy(), size, mode, where=where, as_array=True)
+            if failure is not None:
+                return failure
+            if got.shape != expected.shape:
+                return CheckResult(False, f"{where}: output shape {got.shape}, expected "
+                                          f"{expected.shape}, the output_size")
+            if not np.allclose(got, expected, atol=1e-9):
+                i, j = _first_difference(got, expected)
+                return CheckResult(False, f"{where}: out[{i}, {j}] = {got[i, j]:.4g}, expected "
+                                          f"{expected[i, j]:.4g}; window i starts at "
+                                          "floor(i*H/Ho) and ends at ceil((i+1)*H/Ho), excluded")
+    return CheckResult(True, f"both modes match torch's rule on {len(cases)} cases "
+                             "(non-divisible sizes, global pooling, larger outputs)")
