@@ -41,6 +41,7 @@ from cnnkit.report import (
     plan_runs,
     read_metrics,
     record,
+    record_history,
     run_course,
     run_notebook,
     split_values,
@@ -709,6 +710,74 @@ def test_dry_run_knows_what_is_up_to_date_force_and_notebook_changes(grid, capsy
     finally:
         os.utime(notebook, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert states()[0] == "up to date"
+
+
+# --- learning curves: any History-like object ------------------------------------------------
+
+
+class _AttributeHistory:
+    """Per-epoch lists as attributes, no to_dict (duck typing)."""
+
+    def __init__(self):
+        self.train_loss = [2.0, 1.0]
+        self.val_acc = [0.5, float("nan")]
+
+
+class _AsDictHistory:
+    def as_dict(self):
+        return {"epoch": [3, 4], "val_loss": (0.5, 0.25), "lr": [0.1, 0.1], "notes": "x"}
+
+
+def test_history_data_accepts_mappings_to_dict_as_dict_and_attributes(capsys):
+    from cnnkit.report.history import history_data
+    from cnnkit.train import History
+
+    history = History()
+    history.append(epoch=1, train_loss=1.5, train_acc=0.5, val_loss=None, val_acc=None,
+                   lr=0.1, seconds=2.0)
+    assert history_data(history) == {"epoch": [1], "train_loss": [1.5], "train_acc": [0.5],
+                                     "val_loss": [None], "val_acc": [None]}
+    assert history_data(_AttributeHistory()) == {
+        "epoch": [1, 2], "train_loss": [2.0, 1.0], "val_acc": [0.5, None]}  # NaN: a gap
+    assert history_data(_AsDictHistory()) == {"epoch": [3, 4], "val_loss": [0.5, 0.25]}
+    record_history({"val_acc": [0.25, 0.5]}, label="LeNet")
+    assert capsys.readouterr().out == (
+        "history/LeNet: 2 epochs of val_acc (last epoch: val_acc 0.5)\n")
+
+
+@pytest.mark.parametrize(
+    ("history", "error", "message"),
+    [({"epoch": [1]}, TypeError, "without any of them"),
+     (object(), TypeError, "must be a History"),
+     ({"val_acc": [0.5, "high"]}, TypeError, r"history\['val_acc'\] must be a list of numbers"),
+     ({"val_acc": [0.5], "train_loss": [1.0, 2.0]}, ValueError, "differ in length")],
+)
+def test_record_history_refuses_what_is_not_a_history(history, error, message):
+    with pytest.raises(error, match=message):
+        record_history(history)
+    with pytest.raises(ValueError, match="label must be a non-empty string"):
+        record_history({"val_acc": [0.5]}, label="")
+
+
+def test_split_curves_separates_histories_from_scalar_metrics():
+    from cnnkit.report.history import split_curves
+
+    curve = {"epoch": [1], "val_acc": [0.5]}
+    metrics = {"accuracy": 0.5, "history": curve, "history/ResNet-20": curve,
+               "history/odd": 3, "historyx": curve}
+    assert split_curves(metrics) == (
+        {"accuracy": 0.5, "history/odd": 3, "historyx": curve},
+        {"": curve, "ResNet-20": curve},
+    )
+
+
+def test_varying_parameters_label_the_lines():
+    from cnnkit.report.charts import varying_parameters
+
+    runs = [{"effective_parameters": {"lr": 0.1, "optimizer": "adam", "seed": 0}},
+            {"effective_parameters": {"lr": 0.1, "optimizer": "sgd", "seed": 1}}]
+    assert varying_parameters(runs) == ["optimizer", "seed"]
+    assert varying_parameters(runs[:1]) == []
 
 
 # --- allowed values declared in the parameters cell -----------------------------------------
