@@ -27,13 +27,25 @@ INTEGRATION = ["tests/browser", "tests/*_lesson.py", "tests/test_exercises.py",
                "tests/test_cluster*.py", "tests/test_colab*.py"]
 
 
+def _works(python: str) -> bool:
+    """True if ``python`` runs (a pyenv shim for a version not selected does not)."""
+    try:
+        return subprocess.run([python, "-c", "pass"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
 def find_python(version: str) -> str | None:
-    found = shutil.which(f"python{version}")
-    if found:
-        return found
+    """pyenv's ``~/.pyenv/versions/X.Y.*`` first (newest patch), then ``pythonX.Y`` on PATH."""
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = sorted(glob.glob(str(pyenv_root / "versions" / f"{version}.*" / "bin" / "python")))
-    return candidates[-1] if candidates else None
+    candidates = sorted(glob.glob(str(pyenv_root / "versions" / f"{version}.*" / "bin" / "python")),
+                        key=lambda p: [int(x) for x in Path(p).parents[1].name.split(".")
+                                       if x.isdigit()])
+    on_path = shutil.which(f"python{version}")
+    for python in [*reversed(candidates), *([on_path] if on_path else [])]:
+        if _works(python):
+            return python
+    return None
 
 
 def run(cmd: list[str], **kwargs) -> None:
