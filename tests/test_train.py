@@ -524,3 +524,239 @@ def test_a_checkpoint_with_code_in_it_is_not_loaded(tmp_path):
     torch.save(ckpt, path)
     with pytest.raises(train.CheckpointError, match="holds objects other than tensors"):
         _resume(tmp_path)
+
+
+# ------------------------------------------------------------------ honest selection
+
+
+def _test_loader():
+    tr = _dataset(96, "train", 0)
+    return data.TensorLoader(_dataset(40, "test", 1), batch_size=16, mean=tr.mean(), std=tr.std())
+
+
+def test_fit_refuses_the_test_split_as_val_unless_asked():
+    tr, _ = _loaders()
+    test = _test_loader()
+    assert train.split_of(test) == "test" and train.split_of(tr) == "train"
+    with pytest.warns(FutureWarning, match="val is the test split.*train_val_split"):
+        train.fit(Tiny(), tr, test, epochs=1, progress=False)
+    h = train.fit(Tiny(), tr, test, epochs=2, progress=False, allow_test_as_val=True)
+    assert h.selected_on == "test"
+    assert set(h.metrics()) == {"test_accuracy_selected_on_test", "best_epoch_selected_on_test",
+                                "epochs"}
+    assert "test acc" in h.table().splitlines()[0] and "selected on TEST data" in h.table()
+
+
+def test_history_records_the_selection_and_the_test_result_once():
+    seed_everything(0)
+    tr, val = _loaders()
+    model = Tiny()
+    h = train.fit(model, tr, val, epochs=3, lr=0.01, progress=False)
+    assert h.selected_on == "val" and not h.synthetic
+    assert h.val_accuracy == max(h.val_acc) and h.best_epoch == h.val_acc.index(max(h.val_acc)) + 1
+    result = train.evaluate(model, _test_loader())
+    h.set_test(result)
+    assert h.metrics() == {"val_accuracy": h.val_accuracy, "best_epoch": h.best_epoch,
+                           "epochs": 3, "test_accuracy": result.accuracy,
+                           "test_loss": result.loss}
+    with pytest.raises(ValueError, match="the test set is used once"):
+        h.set_test(result)
+    again = train.History.from_dict(json.loads(h.to_json()))
+    assert again.test_accuracy == result.accuracy and again.val_accuracy == h.val_accuracy
+
+
+def test_a_synthetic_run_marks_every_line_and_metric_name(capsys):
+    tr_set, val_set = _dataset(96, "train", 0), _dataset(40, "val", 1)
+    tr_set.source = val_set.source = "synthetic stand-in, NOT the real data"
+    tr = data.TensorLoader(tr_set, batch_size=16, shuffle=True)
+    val = data.TensorLoader(val_set, batch_size=16)
+    h = train.fit(Tiny(), tr, val, epochs=2, callbacks=[train.EpochLog()], progress=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith("[synthetic stand-in] epoch") for line in lines)
+    assert h.synthetic and all(name.endswith("_synthetic") for name in h.metrics())
+
+
+# ------------------------------------------------------------------ callbacks
+
+
+class _Recorder(train.Callback):
+    """Records every hook call as (hook, epoch, batch) and the learning rate after each batch."""
+
+    def __init__(self):
+        self.calls, self.lrs = [], []
+
+    def on_train_begin(self, state):
+        self.calls.append(("begin", state.epoch, state.batch))
+
+    def on_batch_end(self, state):
+        self.calls.append(("batch", state.epoch, state.batch))
+        assert state.batch_loss.ndim == 0 and state.batch_size == 16
+        self.lrs.append(state.optimizer.param_groups[0]["lr"])
+
+    def on_epoch_end(self, state):
+        assert len(state.history) == state.epoch
+        self.calls.append(("epoch", state.epoch, state.batch))
+
+    def on_train_end(self, state):
+        self.calls.append(("end", state.epoch, state.batch))
+
+
+def test_callbacks_are_called_in_order():
+    tr, val = _loaders()  # 6 batches per epoch
+    first, second = _Recorder(), _Recorder()
+    train.fit(Tiny(), tr, val, epochs=2, callbacks=[first, second], progress=False)
+    expected = [("begin", 0, 0)]
+    for e in (1, 2):
+        expected += [("batch", e, b) for b in range(1, 7)] + [("epoch", e, 6)]
+    assert first.calls == expected + [("end", 2, 6)] and second.calls == first.calls
+    with pytest.raises(TypeError, match="callbacks must be Callback objects"):
+        train.fit(Tiny(), tr, val, epochs=1, callbacks=[print], progress=False)
+
+
+def test_on_train_end_runs_after_ctrl_c():
+    tr, val = _loaders()
+    rec = _Recorder()
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(Tiny(), tr, val, epochs=2, loss_fn=_InterruptAfter(11), callbacks=[rec],
+                  progress=False)
+    assert rec.calls[-1] == ("end", 2, 1)
+
+
+def test_early_stopping_stops_when_validation_stops_improving(capsys):
+    tr, val = _loaders()
+    rec = _Recorder()
+    stop = train.EarlyStopping(patience=2)
+    h = train.fit(Tiny(), tr, val, epochs=10, optimizer="sgd", lr=1e-12, momentum=0.0,
+                  callbacks=[stop, rec, train.EpochLog()], progress=False)
+    assert len(h) == 3 and h.val_acc == [h.val_acc[0]] * 3  # nothing learnt after epoch 1
+    assert rec.calls[-1] == ("end", 3, 6)
+    out = capsys.readouterr().out
+    assert "early stop: no val_acc improvement for 2 epochs; best epoch 1" in out
+    # the rule reads only the history, so it is the same after a resume
+    assert stop.best_epoch(h) == 1
+    loss = train.EarlyStopping(patience=1, monitor="val_loss")
+    hist = train.History(epoch=[1, 2], train_loss=[1, 1], train_acc=[0, 0], val_loss=[0.5, 0.6],
+                         val_acc=[0.1, 0.9], lr=[1, 1], seconds=[1, 1])
+    assert loss.best_epoch(hist) == 1 and stop.best_epoch(hist) == 2
+    with pytest.raises(ValueError, match="EarlyStopping needs validation data"):
+        train.fit(Tiny(), tr, epochs=1, callbacks=[train.EarlyStopping()], progress=False)
+    with pytest.raises(ValueError, match="monitor must be one of 'val_acc', 'val_loss'"):
+        train.EarlyStopping(monitor="train_loss")
+
+
+# ------------------------------------------------------------------ schedules per batch
+
+
+def test_onecycle_steps_once_per_batch():
+    tr, val = _loaders()
+    rec = _Recorder()
+    model = Tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    h = train.fit(model, tr, val, epochs=2, optimizer=opt, scheduler="onecycle",
+                  callbacks=[rec], progress=False)
+    assert len(rec.lrs) == 12 and h.lr[0] == pytest.approx(0.1 / 25)
+    lrs = [h.lr[0], *rec.lrs[:-1]]  # the lr each of the 12 batches used: up to 0.1, then down
+    assert 0.09 < max(lrs) <= 0.1 and min(lrs) < 1e-5
+    peak = lrs.index(max(lrs))
+    assert all(a < b for a, b in zip(lrs[:peak], lrs[1:peak + 1], strict=True))
+    assert all(a > b for a, b in zip(lrs[peak:-1], lrs[peak + 1:], strict=True))
+    assert h.lr[1] == pytest.approx(lrs[6])  # an epoch's lr is the one it started with
+
+
+def test_a_warm_up_steps_per_batch_when_asked():
+    tr, _ = _loaders()
+    rec = _Recorder()
+
+    def warm_up(opt):
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / 4))
+
+    train.fit(Tiny(), tr, epochs=2, lr=0.01, scheduler=warm_up, scheduler_interval="batch",
+              callbacks=[rec], progress=False)
+    assert rec.lrs == pytest.approx([0.005, 0.0075] + [0.01] * 10)
+    with pytest.raises(ValueError, match="does not suit ReduceLROnPlateau"):
+        train.fit(Tiny(), tr, epochs=1, scheduler_interval="batch", progress=False,
+                  scheduler=lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o))
+    with pytest.raises(ValueError, match="scheduler_interval must be one of"):
+        train.fit(Tiny(), tr, epochs=1, scheduler="step", scheduler_interval="step",
+                  progress=False)
+
+
+def test_multistep_divides_the_lr_at_half_and_three_quarters():
+    tr, _ = _loaders()
+    h = train.fit(Tiny(), tr, epochs=4, optimizer="sgd", lr=0.1, scheduler="multistep",
+                  progress=False)
+    assert h.lr == pytest.approx([0.1, 0.1, 0.01, 0.001])
+
+
+def test_resume_is_bit_for_bit_with_callbacks_and_a_per_batch_schedule(tmp_path, capsys):
+    kwargs = dict(optimizer="sgd", lr=0.05, scheduler="onecycle")
+
+    def callbacks():
+        return [train.EarlyStopping(patience=5), _Recorder(), train.EpochLog()]
+
+    full_model, full_hist = _run(tmp_path / "full", 4, callbacks=callbacks(), **kwargs)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "cut", 4, interrupt_at=2 * (6 + 3) + 4, callbacks=callbacks(), **kwargs)
+    model, hist = _run(tmp_path / "cut", 4, seed=99, resume=True, callbacks=callbacks(), **kwargs)
+    _same_run(full_model, full_hist, tmp_path / "full", model, hist, tmp_path / "cut")
+    assert "resumed from" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ what fit shows
+
+
+def test_progress_is_chosen_by_where_fit_runs(monkeypatch):
+    from cnnkit.train import progress
+
+    monkeypatch.delenv("CNNKIT_PROGRESS", raising=False)
+    assert progress.display_mode() == "lines"  # pytest is no kernel
+    kinds = {mode: [type(c).__name__ for c in progress.progress_callbacks(None)]
+             for mode in progress.MODES if not monkeypatch.setenv("CNNKIT_PROGRESS", mode)}
+    assert kinds == {"live": ["ProgressBar", "LivePlot"], "kernel": ["EpochLog", "LivePlot"],
+                     "lines": ["EpochLog"]}
+    assert progress.progress_callbacks(False) == []
+    monkeypatch.setenv("CNNKIT_PROGRESS", "fancy")
+    with pytest.raises(ValueError, match="CNNKIT_PROGRESS must be one of live, kernel, lines"):
+        progress.display_mode()
+
+
+class _FakeHandle:
+    def __init__(self, log):
+        self.log = log
+
+    def update(self, obj):
+        self.log.append(("update", obj))
+
+
+def test_liveplot_updates_one_figure_through_one_display_handle(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cnnkit import liveplot
+
+    log = []
+
+    def fake_display(obj, display_id=True):
+        log.append(("display", obj))
+        return _FakeHandle(log)
+
+    monkeypatch.setattr(liveplot, "_display", fake_display)
+    tr, val = _loaders()
+    live = train.LivePlot(every=2, min_seconds=0)
+    figure = live.figure
+    train.fit(Tiny(), tr, val, epochs=2, callbacks=[live], progress=False)
+    assert [kind for kind, _ in log] == ["display"] + ["update"] * (len(log) - 1)
+    # a frame at the start, 3 mid-epoch frames and one at the end of each epoch, a last one
+    assert live.frames == len(log) == 1 + 2 * (3 + 1) + 1
+    assert live.figure is figure and plt.get_fignums() == []  # one figure, never pyplot's
+    assert all(obj.format == "png" and obj.data[:4] == b"\x89PNG" for _, obj in log)
+    loss_lines = live.ax_loss.get_lines()
+    assert [line.get_label() for line in loss_lines] == ["train", "validation"]
+    assert list(loss_lines[0].get_xdata()) == [1, 2] and list(loss_lines[1].get_xdata()) == [1, 2]
+    assert figure.get_suptitle().endswith("validation (dashed): epoch 2/2")
+    log.clear()
+    quiet = train.LivePlot(live=False)
+    train.fit(Tiny(), tr, val, epochs=1, callbacks=[quiet], progress=False)
+    assert [kind for kind, _ in log] == ["display"] and quiet.frames == 1

@@ -99,8 +99,8 @@ class History:
 
     def metric_name(self, name: str) -> str:
         """``name`` as recorded: "selected_on_test" / "synthetic" appended where they apply."""
-        if name.startswith("val_") and self.selected_on == "test":
-            name = "test_" + name[4:] + "_selected_on_test"
+        if self.selected_on == "test" and (name.startswith("val_") or name == "best_epoch"):
+            name = name.replace("val_", "test_", 1) + "_selected_on_test"
         return f"{name}_synthetic" if self.synthetic else name
 
     def metrics(self) -> dict[str, Any]:
