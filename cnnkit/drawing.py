@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit._validate import check_int, check_real
+from cnnkit.luma import luminance
 
 __all__ = ["FIELD", "BOX", "CENTRE", "rasterize_strokes", "to_ink", "mnist_preprocess",
            "centre_of_mass"]
@@ -73,7 +74,7 @@ def to_ink(image, invert: bool | None = None) -> np.ndarray:
     if x.ndim == 3:
         if x.shape[2] == 4:  # composite over white paper
             x = x[..., :3] * x[..., 3:] + (1 - x[..., 3:])
-        x = x[..., 0] if x.shape[2] == 1 else x[..., :3] @ np.array([0.299, 0.587, 0.114])
+        x = x[..., 0] if x.shape[2] == 1 else luminance(x[..., :3], channel_axis=-1)[..., 0]
     x = np.clip(x, 0.0, 1.0)
     if invert is None:
         invert = bool(np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]]).mean() > 0.5)

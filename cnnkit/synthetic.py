@@ -26,6 +26,8 @@ import numbers
 import numpy as np
 import torch
 
+from cnnkit.luma import luminance
+
 __all__ = ["SYNTHETIC_CLASSES", "SHAPES", "COLOURS", "synthetic_cifar", "luminance"]
 
 SHAPES: tuple[str, ...] = ("disk", "square", "triangle", "ring", "cross")
@@ -40,25 +42,6 @@ Class ``k`` is in the colour family ``"warm"`` if ``k`` is even, ``"cool"`` if o
 
 SYNTHETIC_CLASSES: tuple[str, ...] = tuple(f"{c} {s}" for s in SHAPES for c in COLOURS)
 """The 10 class names: "warm disk", "cool disk", "warm square", ..., "cool cross"."""
-
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-def luminance(images: torch.Tensor) -> torch.Tensor:
-    """Grayscale (ITU-R 601 luma, as PIL and torchvision use) of RGB images, same dtype.
-
-    images: (N, 3, H, W) uint8 or float -> (N, 1, H, W). ``.expand(-1, 3, -1, -1)`` gives back
-    three identical channels for a model that expects colour input.
-    """
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be RGB (N, 3, H, W); got "
-                         f"{getattr(images, 'shape', type(images).__name__)}")
-    w = torch.from_numpy(_LUMA).reshape(1, 3, 1, 1)
-    gray = (images.to(torch.float32) * w).sum(1, keepdim=True)
-    if images.dtype == torch.uint8:
-        return gray.round_().clamp_(0, 255).to(torch.uint8)
-    return gray.to(images.dtype)
-
 
 def _shape_masks(shape_id: np.ndarray, dy: np.ndarray, dx: np.ndarray,
                  r: np.ndarray) -> np.ndarray:

@@ -8,7 +8,6 @@ returns the softmax probabilities.
 from __future__ import annotations
 
 import io
-import numbers
 import os
 from collections.abc import Sequence
 
@@ -17,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnkit._validate import is_int
 from cnnkit.data import ImageDataset, TensorLoader
+from cnnkit.luma import luminance
 from cnnkit.train.evaluation import model_device
 
 __all__ = ["prepare_image", "predict_image"]
-
-_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's convert("L")
 
 
 def _decoded(image):
@@ -111,7 +110,7 @@ def prepare_image(image, size: int | Sequence[int], channels: int = 1,
     repeated). invert: True to turn dark-on-light into light-on-dark (MNIST digits are
     white on black); "auto" inverts when the image's border is mostly light.
     """
-    if isinstance(size, numbers.Integral):
+    if is_int(size):
         size = (int(size), int(size))
     if len(size) != 2 or min(int(s) for s in size) < 1:
         raise ValueError(f"size must be (H, W) with positive ints; got {size!r}")
@@ -124,7 +123,7 @@ def prepare_image(image, size: int | Sequence[int], channels: int = 1,
         alpha = x[3:]
         x = x[:3] * alpha + (1 - alpha)
     if channels == 1 and x.shape[0] == 3:
-        x = (torch.tensor(_LUMA).reshape(3, 1, 1) * x).sum(0, keepdim=True)
+        x = luminance(x)
     elif channels == 3 and x.shape[0] == 1:
         x = x.expand(3, -1, -1)
     if invert == "auto":
