@@ -120,7 +120,8 @@ def test_named_builders_and_num_classes():
 
 
 def test_resnet50_stage_shapes_for_a_batch_of_224_images():
-    """The seed-002 trace: stem, max-pool, the four stages, global pool, fc (on the meta device)."""
+    """The ResNet-50 shape walkthrough's trace for [10, 3, 224, 224]: stem, max-pool, the four
+    stages, global pool, fc (on the meta device)."""
     with torch.device("meta"):
         model = resnet(50)
         x = torch.empty(10, 3, 224, 224)

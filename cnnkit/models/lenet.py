@@ -8,8 +8,8 @@
 - ``LeNet5``: what "LeNet-5" usually means today: 28x28 MNIST input with padding 2, ReLU,
   max pooling, a fully connected 120-84-10 head and softmax cross-entropy. 61,706 parameters
   (44,426 without the padding). Activation and pooling are arguments (lesson 4 compares them).
-- ``LeNetCIFAR``: the small CIFAR-10 network of the course's seed 001 (3x3 kernels, 16 and 32
-  channels, a 224-96-10 head): 379,114 parameters.
+- ``LeNetCIFAR``: the small network of the CIFAR-10 LeNet tutorial the course corrects (3x3
+  kernels, 16 and 32 channels, a 224-96-10 head): 379,114 parameters.
 
 Shapes follow PyTorch: x: (N, C, H, W) images, scores: (N, 10), one score per class (use them
 with ``torch.nn.functional.cross_entropy``; the largest score is the prediction).
@@ -511,7 +511,7 @@ class LeNet5(nn.Module):
 
 
 class LeNetCIFAR(nn.Module):
-    """The CIFAR-10 LeNet of seed 001: 3x3 kernels, 16 and 32 channels, 379,114 parameters.
+    """The CIFAR-10 tutorial's LeNet: 3x3 kernels, 16 and 32 channels, 379,114 parameters.
 
     Input (N, 3, 32, 32) -> logits (N, 10).
 
@@ -520,8 +520,8 @@ class LeNetCIFAR(nn.Module):
         flatten 32*7*7 = 1,568, fc1 -> 224, relu3, fc2 -> 96, relu4, fc3 -> 10
 
     Parameters: 448 + 4,640 + 351,456 + 21,600 + 970 = 379,114; fc1 holds 93% of them.
-    The seed's text fixes the kernels, channels and hidden sizes; the only reading that gives its
-    count is padding 1 on conv1 and none on conv2 (so the maps are 32, 16, 14, 7).
+    The tutorial's text fixes the kernels, channels and hidden sizes; the only reading that gives
+    its count is padding 1 on conv1 and none on conv2 (so the maps are 32, 16, 14, 7).
     """
 
     def __init__(self):
