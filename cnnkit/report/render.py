@@ -11,6 +11,7 @@ show their static fallback) and points MathJax at ``_static/mathjax/`` beside th
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -27,22 +28,35 @@ _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def _mathjax_source() -> Path:
-    """The MathJax folder of the installed ``jupyter_server_mathjax`` package."""
-    try:
-        import jupyter_server_mathjax
-    except ImportError as exc:
+    """The MathJax folder of the installed ``jupyter_server_mathjax`` package.
+
+    Found without importing the package (which imports jupyter_server: seconds).
+    """
+    spec = importlib.util.find_spec("jupyter_server_mathjax")
+    if spec is None or not spec.submodule_search_locations:
         raise ImportError(
             "offline maths in the report pages needs jupyter-server-mathjax "
             "(pip install jupyter-server-mathjax)"
-        ) from exc
-    source = Path(jupyter_server_mathjax.__file__).resolve().parent / "static"
+        )
+    source = Path(list(spec.submodule_search_locations)[0]) / "static"
     if not (source / "MathJax.js").is_file():
         raise FileNotFoundError(f"MathJax.js not found in {source}")
     return source
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link where the file system allows (instant, no extra space), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not supported
+        shutil.copy2(source, target)
+
+
 def install_mathjax(out_dir: str | os.PathLike[str]) -> Path:
     """Copy MathJax into ``out_dir/_static/mathjax`` unless it is there; return that folder.
+
+    Files are hard-linked where possible (same file system as the installed package), so the
+    12 MB cost no space or time; the folder stays valid if the package is removed or moved.
 
     Safe when several processes do it at once: each copies into a temporary folder and renames
     it into place; the first rename wins and the others discard their copy.
@@ -53,7 +67,7 @@ def install_mathjax(out_dir: str | os.PathLike[str]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".mathjax-", suffix=".tmp"))
     try:
-        shutil.copytree(_mathjax_source(), staging / "mathjax")
+        shutil.copytree(_mathjax_source(), staging / "mathjax", copy_function=_link_or_copy)
         with contextlib.suppress(OSError):  # another process was first: keep its copy
             os.rename(staging / "mathjax", target)
     finally:
