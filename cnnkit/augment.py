@@ -26,10 +26,11 @@ tensors ``(N, C, H, W)``, with the randomness drawn from an explicit ``torch.Gen
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import torch
+
+from cnnkit._validate import check_int, check_real
 
 __all__ = [
     "CropFlipParams",
@@ -59,15 +60,11 @@ class CropFlipParams:
 
 
 def _check_padding(padding) -> int:
-    if not isinstance(padding, numbers.Integral) or isinstance(padding, bool) or padding < 0:
-        raise ValueError(f"padding must be an int >= 0; got {padding!r}")
-    return int(padding)
+    return check_int(padding, "padding", 0)
 
 
 def _check_p(p) -> float:
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"p_flip must be a probability in [0, 1]; got {p!r}")
-    return float(p)
+    return check_real(p, "p_flip", 0.0, 1.0)  # a probability
 
 
 def _check_batch(x) -> None:
@@ -88,8 +85,7 @@ def sample_crop_flip(n: int, generator: torch.Generator, padding: int = 4,
     ``p_flip``. The draws are, in order: top, left, flip (so a seeded generator gives the same
     parameters on every machine).
     """
-    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"n must be an int >= 0; got {n!r}")
+    check_int(n, "n", 0)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator; got {type(generator).__name__}")
     padding, p_flip = _check_padding(padding), _check_p(p_flip)

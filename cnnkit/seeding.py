@@ -26,12 +26,13 @@ Limits (what a seed cannot fix):
 
 from __future__ import annotations
 
-import numbers
 import os
 import random
 
 import numpy as np
 import torch
+
+from cnnkit._validate import check_int
 
 __all__ = ["seed_everything"]
 
@@ -47,9 +48,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> int:
 
     See the module docstring for what a seed cannot make reproducible.
     """
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int; got {seed!r}")
-    seed = int(seed)
+    seed = check_int(seed, "seed")
     if not 0 <= seed < 2**32:
         raise ValueError(f"seed must be in 0 .. 2**32 - 1; got {seed}")
     random.seed(seed)

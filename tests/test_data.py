@@ -463,9 +463,9 @@ def test_random_hflip_and_crop_are_per_batch_and_seeded():
     assert len(shifts) > 3  # different offsets within one batch
     again = crop(batch, torch.Generator().manual_seed(0))
     assert torch.equal(out, again)
-    with pytest.raises(ValueError, match="p must be a probability"):
+    with pytest.raises(ValueError, match="p_flip must be <= 1"):
         data.random_hflip(1.5)
-    with pytest.raises(ValueError, match="padding must be an int >= 0"):
+    with pytest.raises(ValueError, match="padding must be >= 0"):
         data.random_crop(-1)
 
 
