@@ -34,6 +34,7 @@ from cnnkit.models.resnet_imagenet import (
     resnet101,
     resnet152,
 )
+from cnnkit.models.small_nets import AllConvNet, LeNetCIFARBN, SmallVGG
 
 __all__ = [
     "C3_TABLE",
@@ -58,4 +59,7 @@ __all__ = [
     "resnet152",
     "CifarResNet",
     "resnet_cifar",
+    "AllConvNet",
+    "SmallVGG",
+    "LeNetCIFARBN",
 ]
