@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from cnnkit.cli import main
 from cnnkit.cluster import Outcome, map_tasks
 from cnnkit.report import plan_runs, run_report
 
@@ -171,18 +172,23 @@ def _comparable(out: Path) -> list[tuple]:
 
 
 @pytest.mark.slow
-def test_a_report_grid_through_dask_equals_a_local_run(dask_cluster, tmp_path):
+def test_a_report_grid_through_dask_equals_a_local_run(dask_cluster, tmp_path, capsys):
     notebook = _scratch_grid(tmp_path)
     runs = plan_runs([notebook], [("scale", ["1", "3"]), ("name", ["a", "b"])])
     local = run_report(runs, tmp_path / "local", timeout=60, progress=False)
-    remote = run_report(runs, tmp_path / "remote", timeout=60, progress=False,
-                        scheduler=dask_cluster["address"])
-    assert [r.run_id for r in remote] == [r.run_id for r in local] == [s.run_id for s in runs]
-    assert [r.status for r in remote] == ["ok", "ok", "ok", "failed"]
-    assert remote[3].error.startswith("AssertionError: deliberate failure")
-    assert _comparable(tmp_path / "remote") == _comparable(tmp_path / "local")
-    assert (tmp_path / "remote" / "_static" / "mathjax" / "MathJax.js").is_file()
-    assert all(r.html == tmp_path / "remote" / f"{r.run_id}.html" for r in remote)
+    assert [r.run_id for r in local] == [s.run_id for s in runs]
+    remote_out = tmp_path / "remote"
+    code = main(["report", str(notebook), "-p", "scale=1,3", "-p", "name=a,b", "--timeout", "60",
+                 "--out", str(remote_out), "--scheduler", dask_cluster["address"]])
+    assert code == 1  # the deliberate failure
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in printed[:-1]] == ["ok", "ok", "ok", "failed"]
+    assert "AssertionError: deliberate failure" in printed[3]
+    assert [r.status for r in local] == ["ok", "ok", "ok", "failed"]
+    assert _comparable(remote_out) == _comparable(tmp_path / "local")
+    assert (remote_out / "_static" / "mathjax" / "MathJax.js").is_file()
+    for spec in runs:
+        assert (remote_out / f"{spec.run_id}.html").is_file()
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch):

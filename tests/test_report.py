@@ -916,6 +916,31 @@ def test_run_pages_load_nothing_from_the_network(course):
     assert r"$\sum_i x_i$" in page  # the maths, for the local MathJax to typeset
 
 
+@pytest.mark.browser
+def test_run_page_typesets_its_maths_offline_in_chromium(course):
+    """MathJax from the report folder typesets the page's maths with the network switched off."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = os.environ.get("CNNKIT_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).is_file():
+        pytest.skip(f"needs Chromium at {chromium} (apt-get install chromium)")
+    page_path = course["out"] / f"{GOOD_ID}.html"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_context(offline=True).new_page()
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(page_path.as_uri())
+            page.wait_for_function(
+                "window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0"
+                " && document.querySelector('.MathJax') !== null", timeout=60_000)
+            typeset = page.evaluate("document.querySelectorAll('.MathJax').length")
+        finally:
+            browser.close()
+    assert typeset >= 1
+    assert [url for url in requested if not url.startswith("file:")] == []
+
+
 def test_the_kernel_does_not_warn_about_tcp(tmp_path):
     """Kernels start over IPC, so ipykernel's "running over TCP without encryption" is gone."""
     if os.name != "posix":
