@@ -505,6 +505,19 @@ class _OffCentre(nn.Module):
         return F.pad(self.valid(x), (2, 0, 2, 0)) + self.same(x)
 
 
+class _SqueezeExcite(nn.Module):
+    """A valid 3x3 conv, then its map scaled by the global mean of each of its channels: every
+    output sees the whole input."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.pool = nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y * self.pool(y)
+
+
 def _strided_residual():
     main = nn.Sequential(nn.Conv2d(1, 1, 3, stride=2, padding=1), nn.Conv2d(1, 1, 3, padding=1))
     return _Branches([main, nn.Conv2d(1, 1, 1, stride=2)], "add")
@@ -520,6 +533,7 @@ BRANCHY = {  # name: (model, expected rf, input size)
     "inception-like": (_InceptionLike(), (5, 7)),
     "off-centre": (_OffCentre(), (4, 4)),
     "strided residual": (_strided_residual(), (7, 7)),
+    "squeeze-and-excitation": (_SqueezeExcite(), (25, 25)),
 }
 
 

@@ -5,10 +5,12 @@ input pixels ``start + o * jump`` to ``start + o * jump + rf - 1`` (input pixel 
 ``start`` < 0 when padding reaches outside the input). A window (kernel k, stride s, left
 padding p, dilation d) turns (rf, jump, start) into (rf + d(k-1) jump, jump s, start - p jump);
 element-wise operations and concatenation take the union of their inputs' intervals (the
-smallest interval holding them all, what autograd finds); an operation that removes the
-spatial axes (flatten, mean over them) makes every output depend on the whole map:
-rf + (size - 1) jump, and there is no jump any more (None). Anything else gives an unknown
-field (rf None) from there on.
+smallest interval holding them all, what autograd finds), a broadcast value (a 1x1 map, as
+squeeze-and-excitation's scales) counting with the same interval for every output; an
+operation that removes the spatial axes (flatten, mean over them) makes every output depend on
+the whole map: rf + (size - 1) jump, and there is no jump any more (None). Basic slicing
+(``x[:, :, ::2, ::2]``) and ``F.pad`` move the field like a 1x1 window. Anything else that
+changes the spatial size gives an unknown field (rf None) from there on.
 """
 
 from __future__ import annotations
@@ -87,10 +89,12 @@ def union(fields: list[Field], sp_out) -> Field | None:
     if any(f.rf == () for f in fields):
         return fields[0]
     sp_out = tuple(sp_out) if sp_out is not None else None
+    if any(f.rf is None or f.start is None for f in fields):
+        return Field(None, None, sp_out)
     same_map = all(f.jump is not None and f.size == sp_out for f in fields)
     collapsed = sp_out is None and all(f.jump is None for f in fields)
-    if not (same_map or collapsed) or any(f.rf is None or f.start is None for f in fields):
-        return Field(None, None, sp_out)
+    if not (same_map or collapsed):
+        return _broadcast_union(fields, sp_out)
     if any(f.jump != fields[0].jump for f in fields):
         return Field(None, None, sp_out)
     first = fields[0]
@@ -100,6 +104,30 @@ def union(fields: list[Field], sp_out) -> Field | None:
                                               for f in fields), strict=True))
     rf = tuple(e - a for a, e in zip(starts, ends, strict=True))
     return Field(rf, first.jump, first.size, starts)
+
+
+def _broadcast_union(fields: list[Field], sp_out) -> Field:
+    """Maps of size ``sp_out`` combined with broadcast values (a 1x1 map, or values with no
+    map left, e.g. squeeze-and-excitation's channel scales): each broadcast value depends on
+    the same fixed interval for every output, so the width of the union varies along the map;
+    the widest (at one end of the map) is the receptive field."""
+    maps = [f for f in fields if f.jump is not None and f.size == sp_out]
+    fixed = [f for f in fields if f not in maps
+             and (f.jump is None or (f.size is not None and set(f.size) == {1}))]
+    if (sp_out is None or not maps or len(maps) + len(fixed) != len(fields)
+            or any(len(f.rf) != len(sp_out) for f in fields)):
+        return Field(None, None, sp_out)
+    base = union(maps, sp_out)
+    if base.rf is None:
+        return base
+    rf, start = [], []
+    for axis, n in enumerate(sp_out):
+        lo = min(f.start[axis] for f in fixed)
+        hi = max(f.start[axis] + f.rf[axis] for f in fixed)
+        a, r, j = base.start[axis], base.rf[axis], base.jump[axis]
+        rf.append(max(max(a + o * j + r, hi) - min(a + o * j, lo) for o in (0, n - 1)))
+        start.append(min(a, lo))
+    return Field(tuple(rf), base.jump, sp_out, tuple(start))
 
 
 def after_shape(fields: list[Field], out_shape) -> Field | None:
