@@ -760,3 +760,17 @@ def test_liveplot_updates_one_figure_through_one_display_handle(monkeypatch):
     quiet = train.LivePlot(live=False)
     train.fit(Tiny(), tr, val, epochs=1, callbacks=[quiet], progress=False)
     assert [kind for kind, _ in log] == ["display"] and quiet.frames == 1
+
+
+def test_restore_best_ends_with_the_best_validation_epoch(tmp_path):
+    seed_everything(0)
+    tr, val = _loaders()
+    model = Tiny()
+    h = train.fit(model, tr, val, epochs=4, lr=0.05, checkpoint_dir=tmp_path,
+                  callbacks=[train.RestoreBest()], progress=False)
+    best = train.load_checkpoint(tmp_path / "best.pt")
+    assert best["epoch"] == h.best_epoch
+    assert all(torch.equal(v, best["model"][k]) for k, v in model.state_dict().items())
+    assert train.evaluate(model, val).accuracy == h.val_accuracy
+    with pytest.raises(ValueError, match="RestoreBest needs validation data"):
+        train.fit(Tiny(), tr, epochs=1, callbacks=[train.RestoreBest()], progress=False)

@@ -5,7 +5,7 @@ module          what it holds
 =============== ===============================================================================
 ``loop``        :func:`fit`: the training loop, validation-based selection, the schedule
 ``callbacks``   :class:`Callback`, :class:`TrainState` and the built-ins (ProgressBar,
-                EpochLog, Checkpoint, EarlyStopping); ``LivePlot`` lives in
+                EpochLog, Checkpoint, EarlyStopping, RestoreBest); ``LivePlot`` lives in
                 :mod:`cnnkit.liveplot` (a view) and is importable from here lazily
 ``progress``    what ``fit`` shows by default, chosen from where it runs
 ``evaluation``  :func:`evaluate` and :func:`predict` (eval mode, no gradients, real counts)
@@ -26,6 +26,7 @@ from cnnkit.train.callbacks import (
     EarlyStopping,
     EpochLog,
     ProgressBar,
+    RestoreBest,
     TrainState,
 )
 from cnnkit.train.checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint
@@ -42,7 +43,7 @@ __all__ = [
     "OPTIMIZERS", "SCHEDULERS",
     # callbacks
     "Callback", "CallbackList", "TrainState", "ProgressBar", "EpochLog", "Checkpoint",
-    "EarlyStopping", "LivePlot", "display_mode",
+    "EarlyStopping", "RestoreBest", "LivePlot", "display_mode",
     # checkpoints
     "CHECKPOINT_FORMAT", "CheckpointError", "load_checkpoint",
     # one image

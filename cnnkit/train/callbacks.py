@@ -10,7 +10,8 @@
 ``state`` is the :class:`TrainState`: the model, optimizer, scheduler, loaders, epoch and batch
 counters, the last batch's loss, the :class:`~cnnkit.train.History`, and ``stop`` (set it to end
 training after this epoch). Built-ins: :class:`ProgressBar` (tqdm), :class:`EpochLog` (one line
-per epoch), :class:`Checkpoint` (``last.pt`` / ``best.pt``), :class:`EarlyStopping`;
+per epoch), :class:`Checkpoint` (``last.pt`` / ``best.pt``), :class:`EarlyStopping`,
+:class:`RestoreBest` (end with the best epoch's weights);
 ``cnnkit.liveplot.LivePlot`` (live curves, a view: matplotlib) is in its own module.
 A callback must not draw random numbers (exact resume relies on it).
 """
@@ -32,7 +33,7 @@ from cnnkit.train.checkpoint import payload, save_checkpoint
 from cnnkit.train.history import History
 
 __all__ = ["TrainState", "Callback", "CallbackList", "ProgressBar", "EpochLog", "Checkpoint",
-           "EarlyStopping"]
+           "EarlyStopping", "RestoreBest"]
 
 
 @dataclass(eq=False)
@@ -200,9 +201,10 @@ class ProgressBar(Callback):
 
         n = state.batches
         self._every = self.refresh or max(1, (n or 100) // 50)
+        self._marker = "[synthetic] " if state.synthetic else ""
         self.bar = tqdm(total=None if n is None else n * state.epochs,
                         initial=0 if n is None else n * state.start_epoch, unit="batch",
-                        desc=f"epoch {state.start_epoch + 1}/{state.epochs}")
+                        desc=f"{self._marker}epoch {state.start_epoch + 1}/{state.epochs}")
         state.write = tqdm.write
         self._pending = 0
 
@@ -213,7 +215,8 @@ class ProgressBar(Callback):
 
     def on_batch_end(self, state):
         if state.batch == 1:
-            self.bar.set_description_str(f"epoch {state.epoch}/{state.epochs}", refresh=False)
+            self.bar.set_description_str(f"{self._marker}epoch {state.epoch}/{state.epochs}",
+                                         refresh=False)
         self._pending += 1
         if self._pending >= self._every:
             self.bar.set_postfix_str(f"loss {state.running_loss():.4f}", refresh=False)
@@ -301,3 +304,39 @@ class EarlyStopping(Callback):
             state.stop = True
             state.notes.append(f"early stop: no {self.monitor} improvement for {waited} epochs; "
                                f"best epoch {best}")
+
+
+class RestoreBest(Callback):
+    """End training with the weights of the best validation epoch (:attr:`History.best_epoch`),
+    so that the test split, evaluated once after ``fit``, measures the model the validation data
+    chose. The best weights are kept as a copy on the CPU; after a resume whose best epoch came
+    before it, they are read from ``best.pt`` in ``checkpoint_dir``. Not after Ctrl-C (the run
+    is unfinished). Needs ``val``."""
+
+    def __init__(self, checkpoint_dir=None):
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.best: dict | None = None
+
+    def on_train_begin(self, state):
+        if state.val is None:
+            raise ValueError("RestoreBest needs validation data: pass val= to fit")
+        self.best = None
+
+    def on_epoch_end(self, state):
+        if state.improved:
+            self.best = {k: v.detach().to("cpu", copy=True)
+                         for k, v in state.model.state_dict().items()}
+
+    def on_train_end(self, state):
+        if state.interrupted or state.history.best_epoch is None:
+            return
+        if self.best is None:  # the best epoch was before this call (a resumed run)
+            from cnnkit.train.checkpoint import load_checkpoint
+
+            if self.checkpoint_dir is None:
+                raise ValueError("RestoreBest: the best epoch was before the resume; pass "
+                                 "RestoreBest(checkpoint_dir) to read it from best.pt")
+            load_checkpoint(self.checkpoint_dir / "best.pt", state.model)
+        else:
+            state.model.load_state_dict(self.best)
+        state.notes.append(f"restored the weights of epoch {state.history.best_epoch}")
