@@ -51,7 +51,6 @@ __all__ = [
     "max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
-    "route_to_indices",
     "max_unpool2d",
     "global_avg_pool2d",
     "adaptive_windows",
@@ -188,42 +187,65 @@ def max_pool2d_loops(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
     return (out, indices) if return_indices else out
 
 
-def _max_pool(pool: _Pool, with_indices: bool = True):
-    """Vectorised max pooling: (out, flat indices or None), both (N, C, Ho, Wo).
+def _max_values(pool: _Pool) -> np.ndarray:
+    """Vectorised max pooling, values only: out (N, C, Ho, Wo).
+
+    One ``np.maximum`` per window tap (u, v), each tap a strided view of the -inf-padded input;
+    ``np.maximum`` propagates NaN, so a window holding a NaN gives NaN, as in torch.
+    """
+    xp = _windows.pad(pool.x, pool.pads, -np.inf)
+    best = np.full((*pool.x.shape[:2], *pool.sizes), -np.inf, dtype=pool.x.dtype)
+    for u in range(pool.kernel[0]):
+        for v in range(pool.kernel[1]):
+            np.maximum(best, xp[_window_cells(pool, u, v)], out=best)
+    return best
+
+
+def _first_taps(pool: _Pool) -> tuple[np.ndarray, np.ndarray]:
+    """Per output row and per output column: the first window tap that lies inside the input
+    (torch's starting point), as (u (Ho, 1), v (1, Wo)); may be >= the kernel size when a
+    dilated window has no cell inside the input."""
+    (dh, dw) = pool.dilation
+    u = -(-np.maximum(-pool.starts(0), 0) // dh)  # ceil(cells before the input / dilation)
+    v = -(-np.maximum(-pool.starts(1), 0) // dw)
+    return u[:, None], v[None, :]
+
+
+def _max_taps(pool: _Pool) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised max pooling with the winner: (out, tap), both (N, C, Ho, Wo); tap = u*kw + v
+    of the winning window tap, -1 for a window with no cell inside the input.
 
     Loops over the kh*kw window taps (u, v) in row-major order, each one a strided view of the
     -inf-padded input, and keeps a running maximum: a tap takes over where it is strictly
-    larger than the best so far, or NaN (the tie rule of torch's CPU kernel). The running best
-    starts at -inf on the first in-bounds tap of each window (torch's start), so a window of
-    -inf values reports that cell, not a padded one. Without indices ``np.maximum`` does it
-    (it propagates NaN: the same values).
+    larger than the best so far, or NaN (the tie rule of torch's CPU kernel). The winner
+    starts as the first in-bounds tap of each window (torch's start), so a window of -inf
+    values reports that cell, not a padded one.
     """
-    (kh, kw), (dh, dw), W = pool.kernel, pool.dilation, pool.x.shape[3]
+    (kh, kw) = pool.kernel
     xp = _windows.pad(pool.x, pool.pads, -np.inf)
     best = np.full((*pool.x.shape[:2], *pool.sizes), -np.inf, dtype=pool.x.dtype)
-    if not with_indices:
-        for u in range(kh):
-            for v in range(kw):
-                np.maximum(best, xp[_window_cells(pool, u, v)], out=best)
-        return best, None
-    take = np.empty(best.shape, dtype=bool)
-    tap = np.full(best.shape, -1, dtype=np.int32)  # winning tap u*kw + v; -1: none yet
+    u0, v0 = _first_taps(pool)
+    tap = np.broadcast_to(np.where((u0 < kh) & (v0 < kw), u0 * kw + v0, -1), best.shape)
     has_nan = bool(np.isnan(pool.x).any())  # one pass here instead of one per tap
     for u in range(kh):
         for v in range(kw):
             cells = xp[_window_cells(pool, u, v)]
-            np.greater(cells, best, out=take)
+            take = cells > best
             if has_nan:
                 take |= np.isnan(cells)
-            np.copyto(best, cells, where=take)
-            np.copyto(tap, u * kw + v, where=take)
+            best = np.where(take, cells, best)
+            tap = np.where(take, np.int32(u * kw + v), tap)
+    return best, tap
+
+
+def _flat_indices(pool: _Pool, tap: np.ndarray) -> np.ndarray:
+    """torch's indices: the flat position ``row * W + column`` of each winning tap in its
+    unpadded plane; for a window with no cell inside the input (tap -1), torch's start cell."""
+    (kw, (dh, dw), W) = pool.kernel[1], pool.dilation, pool.x.shape[3]
     rows, cols = pool.starts(0)[:, None], pool.starts(1)[None, :]
+    u0, v0 = _first_taps(pool)
     idx = (rows + tap // kw * dh) * W + cols + tap % kw * dw
-    # no tap took over (every cell -inf): torch's start, the first in-bounds tap of the window
-    first_row = rows + dh * -(-np.maximum(-rows, 0) // dh)
-    first_col = cols + dw * -(-np.maximum(-cols, 0) // dw)
-    idx = np.where(tap < 0, first_row * W + first_col, idx)
-    return best, idx
+    return np.where(tap < 0, (rows + u0 * dh) * W + cols + v0 * dw, idx).astype(np.int64)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -241,8 +263,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     Ties: the first maximum in row-major window order wins; NaN wins (the last NaN).
     """
     pool = _prepare(x, kernel_size, stride, padding, dilation, ceil_mode)
-    out, idx = _max_pool(pool, with_indices=return_indices)
-    return (pool.batched(out), pool.batched(idx)) if return_indices else pool.batched(out)
+    if not return_indices:
+        return pool.batched(_max_values(pool))
+    out, tap = _max_taps(pool)
+    return pool.batched(out), pool.batched(_flat_indices(pool, tap))
 
 
 def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, dilation=1,
@@ -255,47 +279,21 @@ def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, dilation=1
     Only the cell that was the maximum of a window influenced its output, with slope 1, so
     each dout value goes entirely to that cell (the first maximum on ties, as in the forward);
     every other cell gets 0. With overlapping windows a cell that wins several windows
-    collects the sum of their gradients. Equal to torch's autograd. (This recomputes the
-    forward's indices; ``route_to_indices`` does the rest when they are at hand.)
+    collects the sum of their gradients. Equal to torch's autograd, except for a dilated window
+    with no cell inside the input (output -inf): its gradient is dropped, where torch adds it
+    past the plane, into the next plane's memory.
     """
     pool = _prepare(x, kernel_size, stride, padding, dilation, ceil_mode)
     dout = _check_dout(dout, pool)
-    _, idx = _max_pool(pool)
-    distinct = all(s >= _windows.span(k, d)
-                   for s, k, d in zip(pool.stride, pool.kernel, pool.dilation, strict=True))
-    dx = route_to_indices(dout, idx, pool.x.shape[-2:], common_dtype(dout, pool.x), distinct)
-    return pool.batched(dx)
-
-
-def route_to_indices(dout, indices, plane_shape, dtype=None, distinct=False) -> np.ndarray:
-    """The gradient of max pooling from the forward's indices: dx (N, C, H, W).
-
-    dout: (N, C, Ho, Wo) (or unbatched (C, Ho, Wo)); indices: the same shape, int, from
-    ``max_pool2d(..., return_indices=True)``; plane_shape: (H, W) of the pooled input.
-    dtype: of dx (default: dout's). Each dout[n, c, i, j] is added to cell indices[n, c, i, j]
-    of plane (n, c); a cell that several windows chose collects the sum. distinct: the caller
-    knows that no cell is chosen twice (windows that do not overlap, stride >= the dilated
-    kernel): then a plain assignment does it, about 4x faster. An index outside the
-    plane (a dilated window with no cell inside the input: its output is -inf) receives
-    nothing (torch adds it past the plane, into the next plane's memory).
-    """
-    dout = np.asarray(dout)
-    idx = np.asarray(indices)
-    if idx.shape != dout.shape or not np.issubdtype(idx.dtype, np.integer):
-        raise ValueError(f"indices must be integers of dout's shape {dout.shape}; got "
-                         f"{idx.dtype} {idx.shape}")
-    H, W = plane_shape
-    planes = int(np.prod(dout.shape[:-2]))
-    flat = idx.reshape(planes, -1) + (np.arange(planes) * (H * W))[:, None]
-    inside = idx.reshape(planes, -1) < H * W
-    flat, weights = flat[inside], dout.reshape(planes, -1)[inside]
-    dtype = dout.dtype if dtype is None else dtype
-    if distinct:
-        dx = np.zeros(planes * H * W, dtype=dtype)
-        dx[flat] = weights
-    else:
-        dx = np.bincount(flat, weights=weights.astype(np.float64), minlength=planes * H * W)
-    return dx.astype(dtype, copy=False).reshape(*dout.shape[:-2], H, W)
+    _, tap = _max_taps(pool)
+    N, C, H, W = pool.x.shape
+    (top, bottom), (left, right) = pads = pool.pads
+    dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=common_dtype(dout, pool.x))
+    kw = pool.kernel[1]
+    _windows.add_windows(dxp, lambda u, v: np.where(tap == u * kw + v, dout, 0), pool.kernel,
+                         pool.stride, pool.dilation, pool.sizes)
+    # a padded cell never wins, so nothing is lost by cropping the padding
+    return pool.batched(_windows.crop(dxp, pads, H, W))
 
 
 def _avg_divisor(pool: _Pool, count_include_pad: bool, divisor_override) -> np.ndarray:

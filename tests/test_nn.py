@@ -147,9 +147,10 @@ def test_lenet5_trained_with_the_handwritten_layers_learns_the_offline_digits(mo
     stats = dict(mean=train.mean(), std=train.std())
     torch.manual_seed(0)
     model = cnn.use_handwritten(LeNet5())
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for _ in range(3):
-        for x, y in data.TensorLoader(train, batch_size=64, shuffle=True, seed=0, **stats):
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    loader = data.TensorLoader(train, batch_size=64, shuffle=True, seed=0, **stats)
+    for _ in range(4):  # with torch's layers: 96-97% after 4 epochs (seeds 0 and 1)
+        for x, y in loader:
             opt.zero_grad()
             F.cross_entropy(model(x), y).backward()
             opt.step()
