@@ -22,7 +22,7 @@ from cnnkit.models import (
     paper_input,
     scaled_tanh,
 )
-from cnnkit.pool import Subsampling
+from cnnkit.models.lenet import Subsampling
 
 
 def n_params(module: nn.Module, trainable_only: bool = True) -> int:
