@@ -765,6 +765,9 @@ class LayerInspector(_Pictured):
         if (mean is None) != (std is None):
             raise ValueError("mean and std: give both or neither")
         self.mean, self.std, self.pad = mean, std, pad
+        if pad is not None:  # a new drawing re-runs the model when it is the input shown
+            pad.listeners.append(lambda _: self.refresh() if self.input.value == "drawn digit"
+                                 else None)
         self._own_input = None if input is None or is_int(input) else _as_image(input, "input")
         self._first_input = input
         self.model = W.Dropdown(options=list(self.models), value=model, description="model")
@@ -1290,6 +1293,7 @@ class DigitPad(_Pictured):
         self.digit = np.zeros((28, 28), np.float32)
         self.probabilities: np.ndarray | None = None
         self.prediction: str | None = None
+        self.listeners: list = []  # called with the pad after every new prediction
         self._drawing = False
 
         self.canvas.on_mouse_down(self._pen_down)
@@ -1393,6 +1397,8 @@ class DigitPad(_Pictured):
             self.probabilities = probs.numpy().astype(np.float64)
             self.prediction = self.classes[int(self.probabilities.argmax())]
         self._show()
+        for listener in self.listeners:
+            listener(self)
 
     def _show(self) -> None:
         self.input_view.value = views.png(views.enlarge(views.grey_rgb(self.digit, 0.0, 1.0), 6))

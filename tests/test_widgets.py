@@ -553,6 +553,8 @@ def test_layer_inspector_reads_the_drawn_digit_and_normalises():
     li = LayerInspector({"trained": (net, (1, 1, 28, 28))}, layer="conv1", mean=0.13,
                         std=0.31, pad=pad)
     li.input.value = "drawn digit"
+    pad.clear()
+    pad.draw_strokes(SEVEN)  # the inspector follows the pad
     np.testing.assert_allclose(li.acts["fc3"], np.log(pad.probabilities)
                                - np.log(pad.probabilities).mean()
                                + li.acts["fc3"].mean(), rtol=1e-4, atol=1e-4)  # same logits
