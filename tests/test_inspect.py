@@ -616,6 +616,24 @@ def test_unbatched_input_says_a_batch_dimension_is_expected():
     assert trace(nn.Conv1d(2, 3, 3), (1, 2, 10))[0].output_shape == (1, 3, 8)  # (N, C, L)
 
 
+class _OneAtATime(nn.Module):
+    """A forward that runs its convolution on one sample at a time (no batch axis inside)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+
+    def forward(self, x):
+        return torch.stack([self.conv(sample) for sample in x])
+
+
+def test_a_layer_given_one_sample_inside_the_forward_is_not_an_unbatched_input():
+    t = trace(_OneAtATime(), (2, 1, 6, 6))
+    assert [(r.name, r.call, r.output_shape) for r in t] == [("conv", 1, (2, 4, 4)),
+                                                             ("conv", 2, (2, 4, 4))]
+    assert t[0].macs is None and t.totals.trainable == 20
+
+
 # --- MAC rules against FlopCounterMode, the rule registry ---------------------------------------
 
 
@@ -730,3 +748,5 @@ def test_to_html_highlights_one_row_by_position_or_name():
         t.to_html(highlight=len(t))
     with pytest.raises(KeyError, match="no row named 'C9'"):
         t.to_html(highlight="C9")
+    with pytest.raises(TypeError, match="highlight must be"):
+        t.to_html(highlight=True)

@@ -216,6 +216,10 @@ class Trace(Sequence):
     def to_html(self, highlight: int | str | None = None) -> str:
         """The table as HTML (``<table class='cnnkit-trace'>``); ``highlight``: the position or
         name of a row to mark as selected (class ``cnnkit-selected``), None for none."""
+        if isinstance(highlight, bool) or not (highlight is None
+                                                or isinstance(highlight, (int, str))):
+            raise TypeError(f"highlight must be a row position, a row name or None; got "
+                            f"{highlight!r}")
         if isinstance(highlight, str):
             highlight = self.index(highlight)
         elif highlight is not None and not -len(self.rows) <= highlight < len(self.rows):

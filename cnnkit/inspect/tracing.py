@@ -107,7 +107,7 @@ class _Recorder(TorchFunctionMode):
 
     def __init__(self, names: dict, x: torch.Tensor, start: Field):
         super().__init__()
-        self.names, self.calls, self.stack = names, [], []
+        self.names, self.calls, self.stack, self.input_ndim = names, [], [], x.ndim
         self.fields: dict[int, Field] = {id(x): start}
         self.alive, self.read, self.n_calls = [x], set(), {}
         self.last = start
@@ -152,7 +152,8 @@ class _Recorder(TorchFunctionMode):
         self.calls.append(call)
         self.stack.append(len(self.calls) - 1)
         dims = rule.spatial_dims(module) if rule is not None else None
-        if dims is not None and call.x_shape is not None and len(call.x_shape) == dims + 1:
+        if (dims is not None and call.x_shape is not None and len(call.x_shape) == dims + 1
+                and self.input_ndim == dims + 1):  # the traced input itself has no batch
             raise _Unbatched(call, dims)
 
     def hook(self, module, args, kwargs, output):
@@ -184,10 +185,14 @@ class _Recorder(TorchFunctionMode):
 
 def _counts(module: nn.Module, x_shape, y_shape) -> tuple[int | None, int | None]:
     """(connections, MACs) per sample of one call: its rule's, 0 without parameters, None for
-    a module with parameters and no rule (or no tensor in or out)."""
+    a module with parameters and no rule (or no tensor in or out, or an input without the
+    batch axis its rule expects)."""
     rule = rule_for(module)
     if x_shape is not None and y_shape is not None and rule is not None and rule.counts:
-        return rule.counts(module, x_shape, y_shape)
+        dims = rule.spatial_dims(module)
+        if dims is None or len(x_shape) == len(y_shape) == dims + 2:
+            return rule.counts(module, x_shape, y_shape)
+        return None, None  # e.g. one sample at a time inside the forward: no batch axis
     if not any(True for _ in module.parameters()):
         return 0, 0  # activations, dropout, flatten, identity...
     return None, None
