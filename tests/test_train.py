@@ -774,3 +774,49 @@ def test_restore_best_ends_with_the_best_validation_epoch(tmp_path):
     assert train.evaluate(model, val).accuracy == h.val_accuracy
     with pytest.raises(ValueError, match="RestoreBest needs validation data"):
         train.fit(Tiny(), tr, epochs=1, callbacks=[train.RestoreBest()], progress=False)
+
+
+_KERNEL_RUN = '''
+import os
+import torch
+from torch import nn
+from cnnkit import data
+from cnnkit.train import fit
+
+def run():
+    torch.manual_seed(0)
+    images = torch.randint(0, 255, (64, 1, 8, 8), dtype=torch.uint8)
+    full = data.ImageDataset(images, torch.arange(64) % 2, ("a", "b"), "toy")
+    tr, val = data.train_val_split(full, 16)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
+    return fit(model, data.TensorLoader(tr, batch_size=8, shuffle=True), data.TensorLoader(val),
+               epochs=3)
+'''
+
+
+@pytest.mark.slow
+def test_in_a_kernel_fit_shows_lines_and_one_final_figure_headless_and_live_curves_in_jupyter(
+        monkeypatch):
+    """A real kernel (nbclient, as papermill and nbval run notebooks): headless, one line per
+    epoch and the final figure once; with a frontend (forced), a progress bar and one figure
+    output updated in place."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = [_KERNEL_RUN, "h = run()",
+             "os.environ['CNNKIT_PROGRESS'] = 'live'  # what JupyterLab's JPY_SESSION_NAME gives",
+             "h = run()"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)  # the kernel inherits the environment
+    monkeypatch.delenv("CNNKIT_PROGRESS", raising=False)
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    headless, live = nb.cells[1].outputs, nb.cells[3].outputs
+    lines = "".join(o.get("text", "") for o in headless if o.output_type == "stream")
+    assert [line.split(":")[0] for line in lines.splitlines()] == [
+        "epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert [o.output_type for o in headless if "image/png" in o.get("data", {})] == \
+        ["display_data"]
+    kinds = [sorted(o.get("data", {})) for o in live if o.output_type == "display_data"]
+    assert kinds == [["application/vnd.jupyter.widget-view+json", "text/plain"],
+                     ["image/png", "text/plain"]]  # the tqdm widget, and ONE figure output
+    assert not [o for o in live if o.output_type == "stream" and "epoch 1/3" in o.text]
