@@ -820,3 +820,19 @@ def test_in_a_kernel_fit_shows_lines_and_one_final_figure_headless_and_live_curv
     assert kinds == [["application/vnd.jupyter.widget-view+json", "text/plain"],
                      ["image/png", "text/plain"]]  # the tqdm widget, and ONE figure output
     assert not [o for o in live if o.output_type == "stream" and "epoch 1/3" in o.text]
+
+
+def test_confusion_matrix_per_class_accuracy_and_most_confused():
+    true = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    pred = torch.tensor([0, 1, 1, 1, 0, 2, 2, 0, 2])
+    m = train.confusion_matrix(pred, true, 4)
+    assert m.tolist() == [[1, 2, 0, 0], [1, 1, 0, 0], [1, 0, 3, 0], [0, 0, 0, 0]]
+    acc = train.per_class_accuracy(m)
+    assert acc[:3].tolist() == pytest.approx([1 / 3, 1 / 2, 3 / 4]) and torch.isnan(acc[3])
+    assert train.most_confused(m, 2) == [(0, 1, 2), (1, 0, 1)]
+    # the same as counting by hand through predict on a loader
+    _, val = _loaders()
+    preds, labels = train.predict(_Fixed(), val)
+    assert train.confusion_matrix(preds, labels, 3)[:, 0].tolist() == labels.bincount().tolist()
+    with pytest.raises(ValueError, match=r"predicted must hold class indices 0..1; found 0..2"):
+        train.confusion_matrix(pred, true, 2)

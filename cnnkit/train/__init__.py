@@ -8,7 +8,8 @@ module          what it holds
                 EpochLog, Checkpoint, EarlyStopping, RestoreBest); ``LivePlot`` lives in
                 :mod:`cnnkit.liveplot` (a view) and is importable from here lazily
 ``progress``    what ``fit`` shows by default, chosen from where it runs
-``evaluation``  :func:`evaluate` and :func:`predict` (eval mode, no gradients, real counts)
+``evaluation``  :func:`evaluate`, :func:`predict` (eval mode, no gradients, real counts), the
+                confusion matrix and per-class accuracy
 ``optim``       optimizer and scheduler names, per-epoch or per-batch stepping
 ``checkpoint``  atomic ``last.pt`` / ``best.pt``, exact resume, :func:`load_checkpoint`
 ``history``     :class:`History`: per-epoch metrics and the run's labels
@@ -30,7 +31,14 @@ from cnnkit.train.callbacks import (
     TrainState,
 )
 from cnnkit.train.checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint
-from cnnkit.train.evaluation import Evaluation, evaluate, predict
+from cnnkit.train.evaluation import (
+    Evaluation,
+    confusion_matrix,
+    evaluate,
+    most_confused,
+    per_class_accuracy,
+    predict,
+)
 from cnnkit.train.history import History
 from cnnkit.train.images import predict_image, prepare_image
 from cnnkit.train.loop import fit, split_of
@@ -40,6 +48,7 @@ from cnnkit.train.progress import display_mode
 __all__ = [
     # training and evaluating
     "fit", "evaluate", "predict", "Evaluation", "History", "split_of",
+    "confusion_matrix", "per_class_accuracy", "most_confused",
     "OPTIMIZERS", "SCHEDULERS",
     # callbacks
     "Callback", "CallbackList", "TrainState", "ProgressBar", "EpochLog", "Checkpoint",

@@ -15,9 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnkit._validate import check_int
 from cnnkit.data import ImageDataset
 
-__all__ = ["Evaluation", "evaluate", "predict", "LossFn"]
+__all__ = ["Evaluation", "evaluate", "predict", "confusion_matrix", "per_class_accuracy",
+           "most_confused", "LossFn"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -124,3 +126,42 @@ def predict(model: nn.Module, data: Iterable, *, device: str | torch.device | No
     if not preds:
         raise ValueError("data gave no samples to predict")
     return torch.cat(preds), torch.cat(labels).to(torch.int64)
+
+
+def confusion_matrix(predicted: torch.Tensor, true: torch.Tensor, num_classes: int
+                     ) -> torch.Tensor:
+    """Counts int64 (K, K): row = true class, column = predicted class.
+
+    predicted, true: int64 (N,) class indices in 0..K-1 (e.g. from :func:`predict`).
+    The diagonal holds the right answers; ``matrix.sum() == N``.
+    """
+    k = check_int(num_classes, "num_classes", 1)
+    predicted, true = torch.as_tensor(predicted).cpu(), torch.as_tensor(true).cpu()
+    if predicted.shape != true.shape or predicted.ndim != 1:
+        raise ValueError(f"predicted and true must be two (N,) tensors; got shapes "
+                         f"{tuple(predicted.shape)} and {tuple(true.shape)}")
+    for name, t in (("predicted", predicted), ("true", true)):
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= k):
+            raise ValueError(f"{name} must hold class indices 0..{k - 1}; found "
+                             f"{int(t.min())}..{int(t.max())}")
+    flat = true.to(torch.int64) * k + predicted.to(torch.int64)
+    return torch.bincount(flat, minlength=k * k).reshape(k, k)
+
+
+def per_class_accuracy(matrix: torch.Tensor) -> torch.Tensor:
+    """float64 (K,): for each true class, the fraction classified right (NaN if it has no
+    samples). matrix: a :func:`confusion_matrix` (K, K)."""
+    matrix = torch.as_tensor(matrix)
+    totals = matrix.sum(1).double()
+    return torch.where(totals > 0, matrix.diagonal().double() / totals.clamp(min=1),
+                       torch.full_like(totals, float("nan")))
+
+
+def most_confused(matrix: torch.Tensor, k: int = 5) -> list[tuple[int, int, int]]:
+    """The ``k`` largest off-diagonal cells of a :func:`confusion_matrix`: ``(true, predicted,
+    count)``, most frequent first (ties: by true, then predicted class); zero counts left out."""
+    k = check_int(k, "k", 1)
+    matrix = torch.as_tensor(matrix)
+    cells = [(-int(matrix[t, p]), t, p) for t in range(matrix.shape[0])
+             for p in range(matrix.shape[1]) if t != p and int(matrix[t, p]) > 0]
+    return [(t, p, -c) for c, t, p in sorted(cells)[:k]]
