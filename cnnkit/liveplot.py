@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 import time
 
 from matplotlib.figure import Figure
@@ -21,6 +22,15 @@ from cnnkit._validate import check_int, check_real
 from cnnkit.train.callbacks import Callback, TrainState
 
 __all__ = ["LivePlot"]
+
+
+def _can_display() -> bool:
+    """True inside IPython (a kernel or a terminal IPython); a script has nowhere to show."""
+    if "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    return get_ipython() is not None
 
 
 def _display(obj, display_id: bool = True):
@@ -158,6 +168,8 @@ class LivePlot(Callback):
         self.frames += 1
 
     def _show(self) -> None:
+        if self.handle is None and not _can_display():
+            return  # a script: the figure stays available as ``self.figure``
         buf = io.BytesIO()
         self.figure.savefig(buf, format="png", dpi=self.dpi)
         image = _png_image(buf.getvalue())

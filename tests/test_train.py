@@ -743,6 +743,7 @@ def test_liveplot_updates_one_figure_through_one_display_handle(monkeypatch):
         return _FakeHandle(log)
 
     monkeypatch.setattr(liveplot, "_display", fake_display)
+    monkeypatch.setattr(liveplot, "_can_display", lambda: True)
     tr, val = _loaders()
     live = train.LivePlot(every=2, min_seconds=0)
     figure = live.figure
@@ -760,6 +761,11 @@ def test_liveplot_updates_one_figure_through_one_display_handle(monkeypatch):
     quiet = train.LivePlot(live=False)
     train.fit(Tiny(), tr, val, epochs=1, callbacks=[quiet], progress=False)
     assert [kind for kind, _ in log] == ["display"] and quiet.frames == 1
+    monkeypatch.setattr(liveplot, "_can_display", lambda: False)  # a script: nothing shown
+    log.clear()
+    script = train.LivePlot(min_seconds=0)
+    train.fit(Tiny(), tr, val, epochs=1, callbacks=[script], progress=False)
+    assert log == [] and script.frames > 1 and script.ax_acc.get_lines()
 
 
 def test_restore_best_ends_with_the_best_validation_epoch(tmp_path):
