@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
-__all__ = ["METRIC_MIME", "read_metrics", "record"]
+__all__ = ["METRIC_MIME", "display_metric", "read_metrics", "record"]
 
 METRIC_MIME = "application/vnd.cnnkit.metric+json"
 """MIME type of the JSON object ``{"name": ..., "value": ...}`` that :func:`record` displays."""
@@ -93,7 +93,16 @@ def record(name: str, value: Any) -> None:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"record: the name must be a non-empty string, not {name!r}")
     data = _jsonable(value, f"the value of {name!r}")
-    text = _text(name, data, value)
+    display_metric(name, data, _text(name, data, value))
+
+
+def display_metric(name: str, data: Any, text: str) -> None:
+    """Show ``text`` and, in the same display output, ``{"name": name, "value": data}`` under
+    :data:`METRIC_MIME` (``data`` already JSON data); outside IPython, print ``text``.
+
+    The one place that writes a metric into a notebook: :func:`record` and
+    ``cnnkit.report.record_history`` both call it.
+    """
     try:
         from IPython import get_ipython
 
