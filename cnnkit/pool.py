@@ -225,7 +225,8 @@ def _max_taps(pool: _Pool) -> tuple[np.ndarray, np.ndarray]:
     xp = _windows.pad(pool.x, pool.pads, -np.inf)
     best = np.full((*pool.x.shape[:2], *pool.sizes), -np.inf, dtype=pool.x.dtype)
     u0, v0 = _first_taps(pool)
-    tap = np.broadcast_to(np.where((u0 < kh) & (v0 < kw), u0 * kw + v0, -1), best.shape)
+    tap = np.empty(best.shape, dtype=np.int32)
+    tap[...] = np.where((u0 < kh) & (v0 < kw), u0 * kw + v0, -1)
     has_nan = bool(np.isnan(pool.x).any())  # one pass here instead of one per tap
     for u in range(kh):
         for v in range(kw):
@@ -233,8 +234,8 @@ def _max_taps(pool: _Pool) -> tuple[np.ndarray, np.ndarray]:
             take = cells > best
             if has_nan:
                 take |= np.isnan(cells)
-            best = np.where(take, cells, best)
-            tap = np.where(take, np.int32(u * kw + v), tap)
+            np.copyto(tap, u * kw + v, where=take)
+            np.maximum(best, cells, out=best)  # the same values (NaN propagates), faster
     return best, tap
 
 
@@ -290,7 +291,8 @@ def max_pool2d_backward(dout, x, kernel_size, stride=None, padding=0, dilation=1
     (top, bottom), (left, right) = pads = pool.pads
     dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=common_dtype(dout, pool.x))
     kw = pool.kernel[1]
-    _windows.add_windows(dxp, lambda u, v: np.where(tap == u * kw + v, dout, 0), pool.kernel,
+    zero = dxp.dtype.type(0)
+    _windows.add_windows(dxp, lambda u, v: np.where(tap == u * kw + v, dout, zero), pool.kernel,
                          pool.stride, pool.dilation, pool.sizes)
     # a padded cell never wins, so nothing is lost by cropping the padding
     return pool.batched(_windows.crop(dxp, pads, H, W))
