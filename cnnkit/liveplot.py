@@ -51,17 +51,22 @@ class LivePlot(Callback):
 
     every: redraw every this many batches (default: about 8 times per epoch), and at the end of
     every epoch. min_seconds: skip a mid-epoch redraw if the last one was less than this long
-    ago (drawing costs about 0.1 s). live: False draws only once, when training ends (headless
-    kernels: the stored notebook keeps the final figure without paying for the frames).
+    ago. max_share: also skip it while redrawing would take more than this fraction of the time
+    (a redraw costs 0.1 to 1 s; None: no such limit). live: False draws only once, when
+    training ends (headless kernels: the stored notebook keeps the final figure without paying
+    for the frames).
     figsize, dpi: of the figure (inches, dots per inch).
 
     ``figure`` is the one Figure; ``frames`` counts the redraws.
     """
 
-    def __init__(self, every: int | None = None, min_seconds: float = 0.5, live: bool = True,
+    def __init__(self, every: int | None = None, min_seconds: float = 0.5,
+                 max_share: float | None = 0.1, live: bool = True,
                  figsize: tuple[float, float] = (8.0, 3.0), dpi: int = 100):
         self.every = None if every is None else check_int(every, "every", 1)
         self.min_seconds = check_real(min_seconds, "min_seconds", 0.0)
+        self.max_share = None if max_share is None else check_real(max_share, "max_share",
+                                                                    0.01, 1.0)
         self.live = bool(live)
         self.dpi = check_int(dpi, "dpi", 50)
         self.figure = Figure(figsize=figsize, dpi=self.dpi, layout="constrained")
@@ -74,6 +79,7 @@ class LivePlot(Callback):
         self.train_x, self.train_loss, self.train_acc = [], [], []
         self.val_x, self.val_loss, self.val_acc = [], [], []
         self._last_draw = -math.inf
+        self._draw_cost = 0.0
 
     # ---------------------------------------------------------------- the callback hooks
 
@@ -93,8 +99,9 @@ class LivePlot(Callback):
     def on_batch_end(self, state: TrainState) -> None:
         if not self.live:
             return
-        if state.batch % self._every == 0 and time.perf_counter() - self._last_draw \
-                >= self.min_seconds:
+        wait = self.min_seconds if self.max_share is None else max(
+            self.min_seconds, self._draw_cost * (1 / self.max_share - 1))
+        if state.batch % self._every == 0 and time.perf_counter() - self._last_draw >= wait:
             self._flush_window(state)
             self._draw(state)
 
@@ -144,6 +151,7 @@ class LivePlot(Callback):
         return f"training (solid) and {what} (dashed){marker}"
 
     def _draw(self, state: TrainState) -> None:
+        start = time.perf_counter()
         for ax in (self.ax_loss, self.ax_acc):
             ax.clear()
         val_name = "test (selection)" if state.history.selected_on == "test" else "validation"
@@ -165,6 +173,7 @@ class LivePlot(Callback):
                              fontsize="medium")
         self._show()
         self._last_draw = time.perf_counter()
+        self._draw_cost = self._last_draw - start
         self.frames += 1
 
     def _show(self) -> None:

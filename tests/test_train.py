@@ -745,7 +745,7 @@ def test_liveplot_updates_one_figure_through_one_display_handle(monkeypatch):
     monkeypatch.setattr(liveplot, "_display", fake_display)
     monkeypatch.setattr(liveplot, "_can_display", lambda: True)
     tr, val = _loaders()
-    live = train.LivePlot(every=2, min_seconds=0)
+    live = train.LivePlot(every=2, min_seconds=0, max_share=None)
     figure = live.figure
     train.fit(Tiny(), tr, val, epochs=2, callbacks=[live], progress=False)
     assert [kind for kind, _ in log] == ["display"] + ["update"] * (len(log) - 1)
@@ -763,7 +763,7 @@ def test_liveplot_updates_one_figure_through_one_display_handle(monkeypatch):
     assert [kind for kind, _ in log] == ["display"] and quiet.frames == 1
     monkeypatch.setattr(liveplot, "_can_display", lambda: False)  # a script: nothing shown
     log.clear()
-    script = train.LivePlot(min_seconds=0)
+    script = train.LivePlot(min_seconds=0, max_share=None)
     train.fit(Tiny(), tr, val, epochs=1, callbacks=[script], progress=False)
     assert log == [] and script.frames > 1 and script.ax_acc.get_lines()
 
