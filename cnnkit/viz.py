@@ -30,6 +30,8 @@ __all__ = [
     "show_prototypes",
     "show_where_costs_live",
     "show_weights",
+    "show_feature_maps",
+    "show_rbf_decision",
 ]
 
 
@@ -637,4 +639,61 @@ def show_receptive_field_growth(fields: dict, image_size: int | None = None,
     ax.set_ylabel("receptive field (pixels)")
     ax.set_title(title)
     ax.legend(fontsize=8)
+    return fig
+
+
+def show_feature_maps(rows: dict, limit: float, title: str, max_maps: int = 16, size=0.42):
+    """Feature maps of one input, one row per (layer, state), on one signed colour scale.
+
+    rows: {label: (C, H, W) array}, e.g. {"C1 before": ..., "C1 after": ...}; at most
+    ``max_maps`` maps per row. limit: the colour scale is -limit .. limit (a diverging map
+    centred at 0, one colorbar), e.g. 1.7159 for LeNet-5's scaled tanh.
+    """
+    labels = list(rows)
+    ncols = min(max_maps, max(np.asarray(rows[k]).shape[0] for k in labels))
+    fig, axes = plt.subplots(len(labels), ncols, squeeze=False, layout="constrained",
+                             figsize=(size * ncols + 1.6, size * len(labels) + 0.6))
+    shown = None
+    for r, label in enumerate(labels):
+        maps = np.asarray(rows[label])
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= min(len(maps), max_maps):
+                ax.axis("off")
+                continue
+            shown = ax.imshow(maps[c], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axes[r, 0].set_ylabel(f"{label}\n{maps.shape[1]}x{maps.shape[2]}", rotation=0,
+                              ha="right", va="center", fontsize=8)
+    for c in range(ncols):
+        axes[0, c].set_title(str(c), fontsize=7)
+    fig.colorbar(shown, ax=axes, shrink=0.6, label="activation")
+    fig.suptitle(title)
+    return fig
+
+
+def show_rbf_decision(f6, prototypes, distances, title="F6's 84 outputs as a 7x12 picture"):
+    """F6 as a bitmap beside the nearest prototype, and the 10 RBF distances as bars.
+
+    f6: (rows, columns) F6's outputs reshaped like the prototypes. prototypes: (K, rows,
+    columns), +1 ink, -1 background. distances: (K,) squared distances; the smallest wins.
+    """
+    distances = np.asarray(distances, dtype=np.float64)
+    best = int(np.argmin(distances))
+    fig, axes = plt.subplots(1, 3, figsize=(7.4, 2.5), layout="constrained",
+                             gridspec_kw={"width_ratios": [1, 1, 3.2]})
+    for ax, image, name in ((axes[0], f6, "F6 output"),
+                            (axes[1], np.asarray(prototypes)[best], f"prototype {best}")):
+        shown = ax.imshow(image, cmap="gray_r", vmin=-1.7159, vmax=1.7159)
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(shown, ax=axes[1], shrink=0.8, label="value (black +, white -)")
+    colors = ["tab:orange" if k == best else "tab:blue" for k in range(len(distances))]
+    axes[2].bar(range(len(distances)), distances, color=colors)
+    axes[2].set_xticks(range(len(distances)))
+    axes[2].set_xlabel("digit (prototype)")
+    axes[2].set_ylabel("squared distance")
+    axes[2].set_title(f"RBF distances: the smallest ({best}) wins")
+    fig.suptitle(title)
     return fig

@@ -84,44 +84,84 @@ def test_renders_as_a_widget(inspector):
 
 # --- self-checks --------------------------------------------------------------------------------
 
-RIGHT = {"C1": (156, 122_304), "C3": (1_516, 151_600), "C5": (48_120, 48_120),
-         "F6": (10_164, 10_164)}
+def test_lenet_receptive_fields():
+    right = {"C1": 5, "S2": 6, "C3": 14, "S4": 16, "C5": 32}
+    assert checks.check_lenet_receptive_fields(right)
+    no_strides = dict(right, C3=10, S4=11, C5=15)  # kernel sizes added, strides forgotten
+    result = checks.check_lenet_receptive_fields(no_strides)
+    assert not result and "3 of 5 wrong" in result.message and "product of the strides" in (
+        result.message)
+    assert "32" not in result.message.replace("you said", "")  # never the answer
+    assert "not attempted" in checks.check_lenet_receptive_fields(dict.fromkeys(right)).message
 
 
-def test_lenet_counts():
-    assert checks.check_lenet_counts(RIGHT)
-    result = checks.check_lenet_counts(dict(RIGHT, C3=(2_416, 151_600), F6=(10_164, 10_080)))
-    assert not result
-    assert "2 wrong" in result.message and "full 6 -> 16 convolution" in result.message
-    assert "F6 connections: you said 10080" in result.message
-    assert "pair" in checks.check_lenet_counts(dict(RIGHT, C1=156)).message
-    blank = dict.fromkeys(checks.LENET_COUNT_LAYERS, (None, None))
-    assert "not attempted" in checks.check_lenet_counts(blank).message
-    assert "not attempted" in checks.check_lenet_counts(None).message
+def test_receptive_fields_agree_with_autograd():
+    """The checked answers are what autograd finds on the real 1998 network."""
+    model = LeNet5Classic()
+    x = torch.zeros(1, 1, 32, 32, requires_grad=True)
+    out = model.C5(model.S4(model.C3(model.S2(model.C1(x)))))
+    out[0, 0, 0, 0].backward()
+    rows = torch.nonzero(x.grad[0, 0].abs().sum(dim=1)).flatten()
+    assert int(rows.max() - rows.min() + 1) == 32
 
 
-def test_table_conv_params():
-    assert checks.check_table_conv_params(lambda t, k: int(t.sum()) * k * k + t.shape[1])
-    no_bias = checks.check_table_conv_params(lambda t, k: int(t.sum()) * k * k)
-    assert not no_bias and "got 1500, expected 1516" in no_bias.message
-    full = checks.check_table_conv_params(lambda t, k: t.size * k * k + t.shape[1])
-    assert not full and "expected" in full.message
-    crash = checks.check_table_conv_params(lambda t, k: 1 / 0)
+def test_table_conv_counts_reference_matches_layer_table():
+    from cnnkit.checks.lenet import table_conv_counts
+
+    classic = layer_table(LeNet5Classic(), (1, 1, 32, 32))
+    assert table_conv_counts(C3_TABLE, 5, 14, 0) == (classic["C3"].trainable,
+                                                     classic["C3"].connections)
+    modern = layer_table(LeNet5(), (1, 1, 28, 28))  # conv1: padding 2, padded zeros no inputs
+    assert table_conv_counts(np.ones((1, 6), dtype=bool), 5, 28, 2) == (
+        modern["conv1"].trainable, modern["conv1"].connections) == (156, 112_440)
+    assert table_conv_counts(np.ones((6, 16), dtype=bool), 5, 14, 0) == (
+        modern["conv2"].trainable, modern["conv2"].connections)
+
+
+def test_table_conv_counts_check_names_the_usual_mistakes():
+    from cnnkit.checks.lenet import table_conv_counts
+
+    assert checks.check_table_conv_counts(table_conv_counts)
+
+    def no_bias(t, k, n, p):
+        params, conn = table_conv_counts(t, k, n, p)
+        return params - t.shape[1], conn
+
+    result = checks.check_table_conv_counts(no_bias)
+    assert not result and "bias" in result.message and "expected (1516, 151600)" in (
+        result.message)
+
+    def counts_padding(t, k, n, p):  # padded zeros counted as inputs
+        params, _ = table_conv_counts(t, k, n, p)
+        return params, params * (n + 2 * p - k + 1) ** 2
+
+    result = checks.check_table_conv_counts(counts_padding)
+    assert not result and "padded zero is not an input" in result.message
+    full = checks.check_table_conv_counts(
+        lambda t, k, n, p: (t.size * k * k + t.shape[1], 0))
+    assert not full and "only the links of the table" in full.message
+    result = checks.check_table_conv_counts(lambda t, k, n, p: 1516)
+    assert not result and "pair" in result.message
+    crash = checks.check_table_conv_counts(lambda t, k, n, p: 1 / 0)
     assert not crash and "ZeroDivisionError" in crash.message
-
-    def stub(table, kernel_size):
-        raise NotImplementedError
-
-    assert "not attempted" in checks.check_table_conv_params(stub).message
-    assert "not attempted" in checks.check_table_conv_params(None).message
+    assert "not attempted" in checks.check_table_conv_counts(None).message
 
 
-def test_lenet5_params():
-    assert checks.check_lenet5_params({"padding=2": 61_706, "padding=0": 44_426})
-    wrong = checks.check_lenet5_params({"padding=2": 61_706, "padding=0": 61_706})
-    assert not wrong and "padding=0: you said 61706" in wrong.message
-    assert "not attempted" in checks.check_lenet5_params(
-        dict.fromkeys(checks.LENET5_PADDING_QUESTIONS)).message
+def test_c5_on_a_larger_input():
+    right = {"output": (120, 2, 2), "parameters": 48_120, "connections": 192_480}
+    assert checks.C5_LARGER_INPUT == 36
+    model = LeNet5Classic()
+    with torch.no_grad():
+        x = torch.zeros(1, 1, 36, 36)
+        c5 = model.C5(model.S4(model.C3(model.S2(model.C1(x)))))
+    assert tuple(c5.shape[1:]) == right["output"]
+    assert checks.check_c5_larger_input(right)
+    assert checks.check_c5_larger_input(dict(right, output=[120, 2, 2]))
+    result = checks.check_c5_larger_input(dict(right, parameters=4 * 48_120))
+    assert not result and "weight sharing" in result.message
+    result = checks.check_c5_larger_input(dict(right, connections=48_120))
+    assert not result and "its own 401 connections" in result.message
+    assert "not attempted" in checks.check_c5_larger_input(dict.fromkeys(right)).message
 
 
 # --- figures --------------------------------------------------------------------------------------

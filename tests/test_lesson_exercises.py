@@ -100,3 +100,22 @@ def test_lesson_2_does_not_ask_for_the_pooling_loop_it_prints():
     assert "checks.check_pool_single(pool2d_single)" not in sources
     for check in ("check_avg_pool_backward", "check_adaptive_pool", "check_max_pool_backward"):
         assert f"checks.{check}(" in sources
+
+
+def test_lesson_3_exercise_answers_are_not_printed_above():
+    from cnnkit.checks.lenet import _c5_on_larger_input, _receptive_fields
+
+    c5 = _c5_on_larger_input()
+    fields = tuple(_receptive_fields().values())  # (5, 6, 14, 16, 32)
+    asked = [c5["output"], (c5["connections"],), fields]
+    assert _shown_earlier("03_lenet5.ipynb", asked) == []
+    cells = _before_exercises("03_lenet5.ipynb")
+    text = "\n".join([c.source for c in cells] + [
+        o.get("text", "") for c in cells for o in c.get("outputs", [])]).lower()
+    assert not re.search(r"receptive field[^\n.]{0,40}\d", text), (
+        "a receptive field's size is given above the receptive-field exercise")
+    # the old exercises' answers are printed above, so they are no longer asked
+    sources = "\n".join(c.source for c in nbformat.read(
+        ROOT / "notebooks" / "03_lenet5.ipynb", as_version=4).cells if c.cell_type == "code")
+    for old in ("check_lenet_counts", "check_lenet5_params", "check_table_conv_params"):
+        assert old not in sources

@@ -9,18 +9,21 @@ import numpy as np
 from cnnkit.checks._result import (
     CheckResult,
     _as_array,
+    _as_floats,
     _call,
+    _check_answers,
     _first_difference,
     _index_text,
     _not_attempted,
 )
 
 __all__ = [
-    "LENET_COUNT_LAYERS",
-    "check_lenet_counts",
-    "check_table_conv_params",
-    "LENET5_PADDING_QUESTIONS",
-    "check_lenet5_params",
+    "LENET_RF_LAYERS",
+    "check_lenet_receptive_fields",
+    "table_conv_counts",
+    "check_table_conv_counts",
+    "C5_LARGER_INPUT",
+    "check_c5_larger_input",
     "LENET_TABLE_LAYERS",
     "check_lenet_layer_counts",
     "check_table_conv",
@@ -30,43 +33,55 @@ __all__ = [
 ]
 
 
-LENET_COUNT_LAYERS = ("C1", "C3", "C5", "F6")
+LENET_RF_LAYERS: dict[str, tuple[int, int]] = {
+    "C1": (5, 1), "S2": (2, 2), "C3": (5, 1), "S4": (2, 2), "C5": (5, 1)}
+"""(window, stride) of the 1998 LeNet-5's layers up to C5, in order."""
 
 
-def _lenet_counts(layers=LENET_COUNT_LAYERS) -> dict[str, tuple[int, int]]:
-    """(trainable parameters, connections) of the 1998 LeNet-5's layers, from the course's model."""
-    from cnnkit.inspect import layer_table
-    from cnnkit.models import LeNet5Classic
+def _receptive_fields() -> dict[str, int]:
+    """The side of each layer's receptive field on the 32x32 input: r += (k - 1) * j, j *= s."""
+    fields, r, j = {}, 1, 1
+    for name, (k, s) in LENET_RF_LAYERS.items():
+        r, j = r + (k - 1) * j, j * s
+        fields[name] = r
+    return fields
 
-    table = layer_table(LeNet5Classic(), (1, 1, 32, 32))
-    return {name: (table[name].trainable, table[name].connections) for name in layers}
 
-
-def check_lenet_counts(answers: dict) -> CheckResult:
-    """Check ``answers`` = {"C1": (parameters, connections), "C3": ..., "C5": ..., "F6": ...}:
-    the trainable parameters and connections of those layers of the 1998 LeNet-5 (32x32 input,
-    C3 wired by Table I), counted by hand.
+def check_lenet_receptive_fields(answers: dict) -> CheckResult:
+    """Check ``answers`` = {"C1": int, "S2": ..., "C3": ..., "S4": ..., "C5": ...}: the side (in
+    input pixels) of the square patch of the 32x32 input that one unit of each layer of the
+    1998 LeNet-5 depends on.
     """
-    if not isinstance(answers, dict) or all(
-            v is None or v == (None, None) for v in answers.values()):
-        return _not_attempted("fill in (parameters, connections) for C1, C3, C5 and F6")
-    expected = _lenet_counts()
-    wrong = []
-    for layer in LENET_COUNT_LAYERS:
-        got = answers.get(layer)
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            wrong.append(f"{layer}: give a pair (parameters, connections); got {got!r}")
-            continue
-        for what, value, right in zip(("parameters", "connections"), got, expected[layer],
-                                      strict=True):
-            if value != right:
-                hint = (" (that is a full 6 -> 16 convolution: use Table I)"
-                        if layer == "C3" and what == "parameters" and value == 16 * 151 else "")
-                wrong.append(f"{layer} {what}: you said {value}{hint}")
-    if wrong:
-        return CheckResult(False, f"{len(wrong)} wrong: " + "; ".join(wrong))
-    return CheckResult(True, "all 8 counts are right: "
-                       + ", ".join(f"{k} {p:,} / {c:,}" for k, (p, c) in expected.items()))
+    expected = _receptive_fields()
+    failure = _check_answers(answers, expected, what="one receptive-field side per layer",
+                             hint="each layer adds (k - 1) times the product of the strides "
+                                  "below it")
+    if failure is not None:
+        return failure
+    return CheckResult(True, "all 5 receptive fields are right: "
+                       + ", ".join(f"{k} {v}x{v}" for k, v in expected.items()))
+
+
+def _taps_in_bounds(n: int, k: int, padding: int) -> int:
+    """Summed over the output positions along an axis: the kernel taps on a real input cell."""
+    n_out = n + 2 * padding - k + 1
+    starts = np.arange(n_out)[:, None] - padding + np.arange(k)[None, :]
+    return int(((starts >= 0) & (starts < n)).sum())
+
+
+def table_conv_counts(table, kernel_size: int, in_size: int, padding: int = 0
+                      ) -> tuple[int, int]:
+    """(trainable parameters, connections) of a convolution wired by ``table`` (C_in, C_out)
+    bool, square kernels, one bias per output map, stride 1, on an in_size x in_size input
+    with ``padding`` zeros. A connection links a real input cell (not a padded zero) or the
+    bias to a unit, as ``cnnkit.inspect.layer_table`` counts them.
+    """
+    table = np.asarray(table, dtype=bool)
+    fan_in, maps = table.sum(axis=0), table.shape[1]
+    n_out = in_size + 2 * padding - kernel_size + 1
+    parameters = int(fan_in.sum()) * kernel_size**2 + maps
+    taps = _taps_in_bounds(in_size, kernel_size, padding)
+    return parameters, int(fan_in.sum()) * taps * taps + maps * n_out * n_out
 
 
 def _random_tables(rng, n: int) -> list[np.ndarray]:
@@ -78,51 +93,90 @@ def _random_tables(rng, n: int) -> list[np.ndarray]:
     return tables
 
 
-def check_table_conv_params(fn: Callable, seed: int = 0) -> CheckResult:
-    """Check ``fn(table, kernel_size) -> int``: the trainable parameters of a convolution
-    whose output map j sees the input maps i with ``table[i, j]`` (a (C_in, C_out) bool array),
-    with square kernel_size x kernel_size kernels and one bias per output map, as
-    ``cnnkit.models.TableConv2d`` (C3 of LeNet-5 is ``fn(C3_TABLE, 5)``).
+def _table_count_hint(table, k, n, p, got, expected) -> str:
+    """What a wrong (parameters, connections) pair most likely forgot."""
+    params, connections = expected
+    n_out = n + 2 * p - k + 1
+    if got[0] == params - table.shape[1]:
+        return "; one bias per output map is a parameter too"
+    if got[0] != params and got[0] == table.size * k * k + table.shape[1]:
+        return "; only the links of the table have kernels"
+    if got[0] == params and p and got[1] == params * n_out * n_out:
+        return "; a padded zero is not an input: it is no connection"
+    if got[0] == params and got[1] != connections:
+        return "; each unit has its own links: (its links' kernel cells + 1 bias) per unit"
+    return ""
+
+
+def check_table_conv_counts(fn: Callable, seed: int = 0) -> CheckResult:
+    """Check ``fn(table, kernel_size, in_size, padding) -> (parameters, connections)``: the
+    trainable parameters and connections of a stride-1 convolution whose output map j sees the
+    input maps i with ``table[i, j]`` ((C_in, C_out) bool), kernel_size x kernel_size kernels,
+    one bias per output map, on an in_size x in_size input padded with ``padding`` zeros. A
+    connection links an input cell or the bias to an output unit; a padded zero is no input.
     """
     if fn is None:
         return _not_attempted("write the function")
-    from cnnkit.models import C3_TABLE, TableConv2d
+    from cnnkit.models import C3_TABLE
 
     rng = np.random.default_rng(seed)
-    cases = [(C3_TABLE, 5), (np.ones((6, 16), dtype=bool), 5), (np.eye(4, dtype=bool), 3)]
-    cases += [(t, int(rng.integers(1, 6))) for t in _random_tables(rng, 5)]
-    for table, k in cases:
-        expected = sum(p.numel() for p in TableConv2d(table, k).parameters())
-        where = f"table of shape {table.shape} with {int(table.sum())} links, kernel_size={k}"
-        got, failure = _call(fn, table.copy(), k, where=where)
+    cases = [(C3_TABLE, 5, 14, 0), (np.ones((1, 6), dtype=bool), 5, 28, 2),
+             (np.eye(4, dtype=bool), 3, 8, 1)]
+    cases += [(t, int(rng.integers(1, 5)), int(rng.integers(5, 12)), int(rng.integers(0, 3)))
+              for t in _random_tables(rng, 4)]
+    for table, k, n, p in cases:
+        expected = table_conv_counts(table, k, n, p)
+        where = (f"table of shape {table.shape} with {int(table.sum())} links, kernel_size={k}, "
+                 f"in_size={n}, padding={p}")
+        got, failure = _call(fn, table.copy(), k, n, p, where=where)
         if failure is not None:
             return failure
-        if got != expected:
-            return CheckResult(False, f"{where}: got {got}, expected {expected}")
-    return CheckResult(True, f"right on {len(cases)} tables, C3's included (1,516)")
+        pair = _as_floats(got)
+        if pair is None or len(pair) != 2:
+            return CheckResult(False, f"{where}: return a pair (parameters, connections); got "
+                                      f"{got!r}")
+        if pair != tuple(float(v) for v in expected):
+            hint = _table_count_hint(table, k, n, p, pair, expected)
+            return CheckResult(False, f"{where}: got {tuple(int(v) for v in pair)}, expected "
+                                      f"{expected}{hint}")
+    return CheckResult(True, f"right on {len(cases)} tables, C3's (1,516 / 151,600) and a "
+                             "padded one included")
 
 
-LENET5_PADDING_QUESTIONS = {"padding=2": 2, "padding=0": 0}
+C5_LARGER_INPUT = 36
+"""The input side of lesson 3's exercise on C5 sliding over a larger image."""
 
 
-def check_lenet5_params(answers: dict) -> CheckResult:
-    """Check ``answers`` = {"padding=2": int, "padding=0": int}: the trainable parameters of
-    the modern LeNet-5 (``cnnkit.models.LeNet5``) on 28x28 digits with that padding on conv1.
-    """
-    if not isinstance(answers, dict) or all(v is None for v in answers.values()):
-        return _not_attempted("fill in the two parameter counts")
-    from cnnkit.models import LeNet5
+def _c5_on_larger_input(side: int = C5_LARGER_INPUT) -> dict[str, object]:
+    """C5's output shape (C, H, W), trainable parameters and connections on a side x side input."""
+    n = side
+    for k, s in LENET_RF_LAYERS.values():
+        n = (n - k) // s + 1  # no padding in the 1998 network
+    c5 = 120
+    return {"output": (c5, n, n), "parameters": c5 * (16 * 25 + 1),
+            "connections": c5 * n * n * (16 * 25 + 1)}
 
-    wrong = []
-    for key, padding in LENET5_PADDING_QUESTIONS.items():
-        expected = sum(p.numel() for p in LeNet5(padding=padding).parameters())
-        if answers.get(key) != expected:
-            wrong.append(f"{key}: you said {answers.get(key)}")
-    if wrong:
-        return CheckResult(False, f"{len(wrong)} of 2 wrong: " + "; ".join(wrong)
-                           + " (hint: follow the map size down to fc1)")
-    return CheckResult(True, "both right: the padding changes only fc1's input, 16x5x5 = 400 "
-                             "vs 16x4x4 = 256 features")
+
+def check_c5_larger_input(answers: dict) -> CheckResult:
+    """Check ``answers`` = {"output": (C, H, W), "parameters": int, "connections": int}: C5 of
+    the 1998 LeNet-5 (120 maps, 5x5 kernels over all 16 S4 maps) when the network reads a
+    ``C5_LARGER_INPUT`` x ``C5_LARGER_INPUT`` image instead of 32x32."""
+    expected = _c5_on_larger_input()
+    if isinstance(answers, dict) and isinstance(answers.get("output"), list):
+        answers = dict(answers, output=tuple(answers["output"]))
+    hints = []
+    if isinstance(answers, dict):
+        if answers.get("parameters") not in (None, expected["parameters"]):
+            hints.append("the same kernels slide over the larger map: weight sharing")
+        if answers.get("connections") == expected["parameters"]:
+            hints.append("every unit of the larger output has its own 401 connections")
+    failure = _check_answers(answers, expected, what="C5's output, parameters and connections",
+                             hint="; ".join(hints))
+    if failure is not None:
+        return failure
+    c, h, w = expected["output"]
+    return CheckResult(True, f"right: C5 gives {c}@{h}x{w}, one 120-vector per position, with "
+                             "the same weights")
 
 
 # --- graded exercises ---------------------------------------------------------------------------
@@ -396,6 +450,46 @@ def _modern_variants(seed: int):
     return reference, variants
 
 
+def _modern_output(model, x) -> CheckResult | None:
+    """None if ``model(x)`` gives (3, 10) logits, else the failure."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as err:  # the student's bug, reported rather than raised
+        return CheckResult(False, f"model(x) with x (3, 1, 28, 28) raised {type(err).__name__}: "
+                                  f"{err}")
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (3, 10):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        return CheckResult(False, f"x (3, 1, 28, 28) gave {got}, expected (3, 10): one logit "
+                                  "per class")
+    return None
+
+
+def _modern_parameters(params, reference) -> CheckResult | None:
+    """None if the trainable tensors match the reference's in count and shapes, else why not."""
+    from cnnkit.models import LeNet5
+
+    ref_params = list(reference.parameters())
+    count = sum(p.numel() for p in params)
+    if count != sum(p.numel() for p in ref_params):
+        hint = ""
+        if count == sum(p.numel() for p in LeNet5(padding=0).parameters()):
+            hint = " (the first convolution needs padding 2: 28x28 maps, as from 32x32)"
+        return CheckResult(False, f"{count:,} trainable parameters; that is not the modern "
+                                  f"LeNet-5's count{hint}")
+    names = [n for n, _ in reference.named_parameters()]
+    for k, (p, q) in enumerate(zip(params, ref_params, strict=False)):
+        if tuple(p.shape) != tuple(q.shape):
+            return CheckResult(False, f"trainable parameter {k} has shape {tuple(p.shape)}, "
+                                      f"expected {tuple(q.shape)} ({names[k]})")
+    if len(params) != len(ref_params):
+        return CheckResult(False, f"{len(params)} parameter tensors, expected {len(ref_params)} "
+                                  "(a weight and a bias per layer)")
+    return None
+
+
 def check_modern_lenet5(fn: Callable, seed: int = 0) -> CheckResult:
     """Check ``fn() -> model``: the modern LeNet-5 (``cnnkit.models.LeNet5``) built from
     ``torch.nn`` layers: (N, 1, 28, 28) -> (N, 10) logits; conv 6@5x5 with padding 2, ReLU, 2x2
@@ -420,45 +514,22 @@ def check_modern_lenet5(fn: Callable, seed: int = 0) -> CheckResult:
         return CheckResult(False, "build the network from torch.nn layers, not with "
                                   "cnnkit.models")
     x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
-    try:
-        with torch.no_grad():
-            out = model(x)
-    except Exception as err:  # the student's bug, reported rather than raised
-        return CheckResult(False, f"model(x) with x (3, 1, 28, 28) raised {type(err).__name__}: "
-                                  f"{err}")
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (3, 10):
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        return CheckResult(False, f"x (3, 1, 28, 28) gave {got}, expected (3, 10): one logit "
-                                  "per class")
     reference, variants = _modern_variants(seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    ref_params = list(reference.parameters())
-    count = sum(p.numel() for p in params)
-    if count != sum(p.numel() for p in ref_params):
-        hint = ""
-        if count == sum(p.numel() for p in LeNet5(padding=0).parameters()):
-            hint = " (the first convolution needs padding 2: 28x28 maps, as from 32x32)"
-        return CheckResult(False, f"{count:,} trainable parameters; that is not the modern "
-                                  f"LeNet-5's count{hint}")
-    names = [n for n, _ in reference.named_parameters()]
-    for k, (p, q) in enumerate(zip(params, ref_params, strict=False)):
-        if tuple(p.shape) != tuple(q.shape):
-            return CheckResult(False, f"trainable parameter {k} has shape {tuple(p.shape)}, "
-                                      f"expected {tuple(q.shape)} ({names[k]})")
-    if len(params) != len(ref_params):
-        return CheckResult(False, f"{len(params)} parameter tensors, expected {len(ref_params)} "
-                                  "(a weight and a bias per layer)")
+    for failure in (_modern_output(model, x), _modern_parameters(params, reference)):
+        if failure is not None:  # (a failed CheckResult is falsy: test for None)
+            return failure
     model.eval()  # the reference has no dropout: compare deterministic outputs
     with torch.no_grad():
-        for p, q in zip(params, ref_params, strict=True):
+        for p, q in zip(params, reference.parameters(), strict=True):
             p.copy_(q)
         out = model(x)
-        expected = reference(x)
-        if not torch.allclose(out, expected, atol=1e-5):
+        if not torch.allclose(out, reference(x), atol=1e-5):
             hint = next((text for v, text in variants
                          if torch.allclose(out, v(x), atol=1e-5)), "check the order of the "
                         "layers: conv, ReLU, pool twice, then flatten and the three linear layers")
             return CheckResult(False, "with the reference's weights copied in, the logits "
                                       f"differ: {hint}")
+    count = sum(p.numel() for p in params)
     return CheckResult(True, f"(N, 1, 28, 28) -> (N, 10), {count:,} trainable parameters, and "
                              "the same logits as cnnkit.models.LeNet5 with the same weights")

@@ -520,8 +520,8 @@ class LeNetCIFAR(nn.Module):
         flatten 32*7*7 = 1,568, fc1 -> 224, relu3, fc2 -> 96, relu4, fc3 -> 10
 
     Parameters: 448 + 4,640 + 351,456 + 21,600 + 970 = 379,114; fc1 holds 93% of them.
-    The tutorial's text fixes the kernels, channels and hidden sizes; the only reading that gives
-    its count is padding 1 on conv1 and none on conv2 (so the maps are 32, 16, 14, 7).
+    The tutorial states every size, padding 1 on conv1 and none on conv2 included (its comments
+    give the maps 32, 16, 14, 7); it does not print the total, which follows from them.
     """
 
     def __init__(self):
