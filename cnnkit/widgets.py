@@ -67,6 +67,12 @@ class _PixelCanvas:
             self.on_cell(*cell)
 
 
+def _show_png(view: W.Image, rgb: np.ndarray) -> None:
+    """Show an (H, W, 3) view at exactly its pixel size (a flex column would stretch it)."""
+    view.value = views.png(rgb)
+    view.layout.width, view.layout.height = f"{rgb.shape[1]}px", f"{rgb.shape[0]}px"
+
+
 def _as_image(value, name: str = "image") -> np.ndarray:
     """An input image as float (H, W) or (3, H, W); (H, W, 3) is moved channels-first."""
     arr = np.asarray(value, dtype=np.float32)
@@ -181,7 +187,7 @@ class KernelExplorer(_Pictured):
             W.HBox([W.VBox([self.stride, self.padding, self.dilation, self.operation,
                             W.HBox([self.bias, self.relu])]),
                     W.VBox([W.Label("kernel values (edit me)"), self.cells_box,
-                            self.rows, self.cols]),
+                            self.rows, self.cols], layout=W.Layout(flex="0 0 auto")),
                     self.sliding_view]),
             self.mix_box,
             self.meaning_label,
@@ -306,7 +312,7 @@ class KernelExplorer(_Pictured):
         self.output, self.error, self.unit = None, message, None
         self.size_label.value = f"<span style='color:#b00'>{html.escape(message)}</span>"
         self.formula_view.value = ""
-        self.input_view.value = views.png(self._input_big(None))
+        _show_png(self.input_view, self._input_big(None))
 
     def _show_size(self) -> None:
         img, k, out = self.current_image(), self.kernel_values(), self.output
@@ -371,7 +377,7 @@ class KernelExplorer(_Pictured):
                                     flip=self.operation.value == "convolution",
                                     relu=self.relu.value)
         self.selected = (int(i), int(j))
-        self.input_view.value = views.png(self._input_big(self.unit))
+        _show_png(self.input_view, self._input_big(self.unit))
         big = views.enlarge(self._output_rgb, self.scale)
         views.outline(big, [i], [j], self.scale, width=max(1, self.scale // 2))
         self._output_canvas.show(big, self.scale)
@@ -519,6 +525,7 @@ class PoolingExplorer(_Pictured):
         self.size_label.add_class("cnnkit-output-size")
         self.unit_label, self.shift_label = W.HTML(), W.HTML()
         self.unit_label.add_class("cnnkit-formula")
+        self.shift_label.add_class("cnnkit-shift")
         self.input_caption = W.Label()
         self.input_view = W.Image(format="png")
         self.input_view.add_class("cnnkit-input-image")
@@ -581,8 +588,8 @@ class PoolingExplorer(_Pictured):
         )
         self.selection_label.value = self.unit_label.value = self.shift_label.value = ""
         self.input_caption.value = "input"
-        self.input_view.value = views.png(views.enlarge(views.grey_rgb(self.current_image()),
-                                                        self.scale))
+        _show_png(self.input_view,
+                  views.enlarge(views.grey_rgb(self.current_image()), self.scale))
         self.output_view.layout.visibility = "hidden"
 
     def update(self) -> None:
@@ -639,7 +646,7 @@ class PoolingExplorer(_Pictured):
         big = views.enlarge(rgb, self.scale)
         changed = np.nonzero(~np.isclose(self.output, moved, rtol=0.0, atol=1e-6))
         views.outline(big, changed[0], changed[1], self.scale, color=(0.9, 0.1, 0.1), width=1)
-        self.shifted_view.value = views.png(big)
+        _show_png(self.shifted_view, big)
         self.shift_label.value = (
             f"shifted {shift} px right: <b>{100 * self.unchanged:.0f}%</b> of the "
             f"{self.output.size} outputs unchanged (changed ones outlined in red)"
@@ -676,7 +683,7 @@ class PoolingExplorer(_Pictured):
         k, s, p = self.window.value, self.stride.value, self.padding.value
         self.unit = units.pool_unit(self.current_image(), i, j, k, s, p, self.mode.value)
         self.selected = (int(i), int(j))
-        self.input_view.value = views.png(self._input_big())
+        _show_png(self.input_view, self._input_big())
         big = views.enlarge(views.grey_rgb(self.output, *self._output_range()), self.scale)
         views.outline(big, [i], [j], self.scale, width=max(1, self.scale // 2))
         self._output_canvas.show(big, self.scale)
@@ -938,7 +945,7 @@ class LayerInspector(_Pictured):
             self.maps_view.layout.display = "none"
             self.selected_unit = self.box = None
             self.unit_label.value = ""
-            self.input_view.value = views.png(views.enlarge(self._input_rgb, 5))
+            _show_png(self.input_view, views.enlarge(self._input_rgb, 5))
             return
         shown = out[:16]
         cols = min(len(shown), 8 if out.shape[1] > 1 else 1)
@@ -971,7 +978,7 @@ class LayerInspector(_Pictured):
         self.selected_unit = (int(c), int(i), int(j))
         big = views.enlarge(self._input_rgb, 5)
         views.outline_box(big, self.box, 5, color=(0.9, 0.1, 0.1))
-        self.input_view.value = views.png(big)
+        _show_png(self.input_view, big)
         _, cols, h, w = self._mosaic
         maps = self._maps_rgb.copy()
         views.outline(maps, [(c // cols) * (h + 1) + i], [(c % cols) * (w + 1) + j],
@@ -1401,7 +1408,7 @@ class DigitPad(_Pictured):
             listener(self)
 
     def _show(self) -> None:
-        self.input_view.value = views.png(views.enlarge(views.grey_rgb(self.digit, 0.0, 1.0), 6))
+        _show_png(self.input_view, views.enlarge(views.grey_rgb(self.digit, 0.0, 1.0), 6))
         p = self.probabilities
         if p is None:
             self.probabilities_view.value = _bars_html(np.zeros(len(self.classes)), self.classes)
