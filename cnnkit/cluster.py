@@ -29,7 +29,7 @@ from typing import Any
 
 from cnnkit._validate import check_int
 
-__all__ = ["Outcome", "map_tasks"]
+__all__ = ["CONNECT_TIMEOUT", "Outcome", "error_line", "map_tasks"]
 
 _MAX_ERROR_CHARS = 300
 CONNECT_TIMEOUT = "30s"
