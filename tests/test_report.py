@@ -900,6 +900,15 @@ def test_a_declaration_that_cannot_hold_is_a_usage_error(tmp_path, capsys, cell,
     assert not out.exists()
 
 
+def test_the_course_notebooks_declare_readable_allowed_values():
+    """The lessons' declarations parse, fit their types and allow their own defaults."""
+    from cnnkit.report.allowed import allowed_values
+
+    for notebook in default_notebooks(REPO):
+        for param in notebook_parameters(notebook).values():
+            allowed_values(param, notebook.name)  # raises ParameterError naming the problem
+
+
 # --- offline pages and a quiet kernel ------------------------------------------------------
 
 
