@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +62,75 @@ def _as_floats(value) -> tuple[float, ...] | None:
     except (TypeError, ValueError):
         return None
     return tuple(float(v) for v in arr)
+
+
+def _shape_text(value) -> str:
+    return str(tuple(int(v) for v in np.shape(value)))
+
+
+def _first_mismatch(got: np.ndarray, expected: np.ndarray, atol: float, rtol: float
+                    ) -> tuple[int, ...] | None:
+    """The first index (reading order) where ``got`` and ``expected`` (same shape) are not
+    close, or None where they all are. NaN is never close, not even to NaN."""
+    bad = ~np.isclose(got, expected, rtol=rtol, atol=atol)
+    if not bad.any():
+        return None
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+
+
+def compare(got, expected, *, atol: float, rtol: float = 1e-5, what: str = "out",
+            where: str = "", variants: Iterable[tuple[object, str]] = (), otherwise: str = "",
+            shape_hint: str | Callable[[tuple[int, ...]], str] = "") -> CheckResult | None:
+    """Compare a student's array with the reference: None when they agree, else the failure.
+
+    got: the student's result, expected: the reference; each a numpy array, a torch tensor
+    (even one that requires grad, on any device), a list or a number. They agree when their
+    shapes are equal and every element is within ``atol + rtol * |expected|`` (numpy's
+    ``allclose``, whose default rtol this is; NaN never agrees).
+    what: the result's name in the messages, e.g. "out", "dx", "penalties".
+    where: the case, e.g. "x (2, 3, 5, 5), stride=2"; the messages start with "where: ".
+
+    The failure message says one of:
+      - "output shape (2, 3), expected (2, 4)" (for ``what`` "out"; "dx has shape ..." for
+        others), followed by ``shape_hint`` (text appended as it is, or a function of the
+        student's shape returning that text, called only then);
+      - "out[0, 2] = 1.5, expected 2": the first index, in reading order, that differs; then
+        "; " and the hint of the first of ``variants`` that ``got`` agrees with, or
+        ``otherwise`` when none does. variants: (value, hint) pairs, the value an array or a
+        function of no argument returning one (called only on a failure): a known mistake's
+        result, e.g. (the flipped kernel's output, "the kernel is flipped"). A variant of
+        another shape, or one that agrees with ``expected`` itself, names no mistake.
+      - that ``got`` is not an array of numbers.
+    """
+    prefix = f"{where}: " if where else ""
+    try:
+        got_a = _as_array(got, np.float64)
+    except (TypeError, ValueError) as err:
+        return CheckResult(False, f"{prefix}{what} must be an array of numbers; got "
+                                  f"{type(got).__name__} ({err})")
+    want = _as_array(expected, np.float64)
+    if got_a.shape != want.shape:
+        hint = shape_hint(tuple(got_a.shape)) if callable(shape_hint) else shape_hint
+        label = "output shape" if what == "out" else f"{what} has shape"
+        return CheckResult(False, f"{prefix}{label} {_shape_text(got_a)}, expected "
+                                  f"{_shape_text(want)}{hint}")
+    index = _first_mismatch(got_a, want, atol, rtol)
+    if index is None:
+        return None
+    hint = next((text for value, text in variants
+                 if _is_variant(got_a, want, value() if callable(value) else value, atol, rtol)),
+                otherwise)
+    where_text = f"[{_index_text(index)}]" if index else ""
+    return CheckResult(False, f"{prefix}{what}{where_text} = {got_a[index]:.4g}, expected "
+                              f"{want[index]:.4g}" + (f"; {hint}" if hint else ""))
+
+
+def _is_variant(got: np.ndarray, expected: np.ndarray, value, atol: float, rtol: float) -> bool:
+    """Whether ``got`` agrees with the known mistake's result ``value``, which differs from
+    ``expected``."""
+    value = _as_array(value, np.float64)
+    return (value.shape == got.shape and _first_mismatch(got, value, atol, rtol) is None
+            and _first_mismatch(value, expected, atol, rtol) is not None)
 
 
 def _call(fn: Callable, *args, where: str, as_array: bool = False

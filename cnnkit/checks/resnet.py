@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from cnnkit.checks._result import (
     CheckResult,
     _call,
-    _first_difference,
-    _index_text,
     _not_attempted,
+    compare,
 )
 
 __all__ = [
@@ -119,10 +118,8 @@ def check_bottleneck_params(fn: Callable, seed: int = 0) -> CheckResult:
         return _not_attempted("write the function")
     from torch import nn
 
+    from cnnkit.inspect.parameters import count_parameters as count
     from cnnkit.models import Bottleneck
-
-    def count(module: nn.Module) -> int:
-        return sum(p.numel() for p in module.parameters())
 
     for in_ch, ch, stride in _bottleneck_cases(np.random.default_rng(seed)):
         block = Bottleneck(in_ch, ch, stride)
@@ -346,10 +343,10 @@ def _parameter_hint(got: int, expected: int, in_ch: int, out_ch: int, projection
     return f"{got:,} trainable parameters, but this block has {expected:,}"
 
 
-def _behaviour_hint(x, got, ref) -> str:
-    """Name a typical mistake when ``got`` is what the reference block ``ref`` (eval mode)
-    would compute with that mistake; "" when it is none of them.
-    """
+def _mistakes(x, ref) -> Iterator[tuple[object, str]]:
+    """What the reference block ``ref`` (eval mode) computes on ``x`` with each typical
+    mistake: (output, hint) pairs, the variants of :func:`compare`, each computed only when
+    asked for (on a failure)."""
     import torch
     from torch.nn import functional as F
 
@@ -357,23 +354,125 @@ def _behaviour_hint(x, got, ref) -> str:
         s = x if ref.downsample is None else ref.downsample(x)
         h = ref.bn1(ref.conv1(x))
         f = ref.bn2(ref.conv2(torch.relu(h)))
-        variants = [
-            (f + s, "the last ReLU is missing (it comes after the addition)"),
-            (torch.relu(f) + s, "the last ReLU comes after adding the shortcut, not before"),
-            (torch.relu(f), "the shortcut is not added"),
-            (torch.relu(ref.bn2(ref.conv2(h)) + s), "a ReLU is missing between the two "
-                                                    "convolutions"),
-        ]
-        stride = ref.conv1.stride[0]
-        if stride != 1:
+    yield f + s, "the last ReLU is missing (it comes after the addition)"
+    yield torch.relu(f) + s, "the last ReLU comes after adding the shortcut, not before"
+    yield torch.relu(f), "the shortcut is not added"
+    with torch.no_grad():
+        no_middle = torch.relu(ref.bn2(ref.conv2(h)) + s)
+    yield no_middle, "a ReLU is missing between the two convolutions"
+    stride = ref.conv1.stride[0]
+    if stride != 1:
+        with torch.no_grad():
             h1 = torch.relu(ref.bn1(F.conv2d(x, ref.conv1.weight, padding=1)))
             f2 = ref.bn2(F.conv2d(h1, ref.conv2.weight, stride=stride, padding=1))
-            variants.append((torch.relu(f2 + s), "the stride belongs on the first 3x3 "
-                                                 "convolution"))
-    for value, hint in variants:
-        if value.shape == got.shape and torch.allclose(value, got, rtol=1e-4, atol=1e-4):
-            return hint
-    return ""
+        yield torch.relu(f2 + s), "the stride belongs on the first 3x3 convolution"
+
+
+def _run_block(block, x, where: str):
+    """(block(x) in eval mode without grad, None), or (None, the failure): what it raised (a
+    shape mismatch at the addition explained) or that it did not return a tensor."""
+    import torch
+
+    with torch.no_grad():
+        got, failure = _call(block.eval(), x.clone(), where=where)
+    if failure is not None:
+        if "must match the size" in failure.message:
+            failure = CheckResult(False, failure.message + " (a shape mismatch at the addition: "
+                                  "where a block changes the channels or the size, its shortcut "
+                                  "needs a projection)")
+        return None, failure
+    if not isinstance(got, torch.Tensor):
+        return None, CheckResult(False, f"{where}: forward must return a tensor; got "
+                                        f"{type(got).__name__}")
+    return got, None
+
+
+def _identity_failure(block, x, where: str) -> CheckResult | None:
+    """With every parameter of an identity-shortcut block zero, F(x) = 0: the block must return
+    relu(x). Zeroes ``block``'s parameters (the reference's are loaded afterwards)."""
+    import torch
+
+    with torch.no_grad():
+        for p in block.parameters():
+            p.zero_()
+    out, failure = _run_block(block, x, where)
+    if failure is not None:
+        return failure
+    return compare(out, torch.relu(x), atol=1e-6, where=f"{where}: with every parameter zero, "
+                   "F(x) = 0 and the block should return relu(shortcut(x))",
+                   variants=[(torch.zeros_like(x), "it returns zeros: the shortcut (x itself) "
+                                                   "is not added"),
+                             (x, "it returns x, not relu(x): the last ReLU comes after the "
+                                 "addition")],
+                   otherwise="it does not return relu(x)")
+
+
+def _load_reference(block, ref, where: str) -> CheckResult | None:
+    """Load the reference block's weights into ``block`` (its ``downsample`` called
+    ``shortcut``); the failure when the layers are named or shaped otherwise."""
+    state = {k.replace("downsample.", "shortcut."): v for k, v in ref.state_dict().items()}
+    mine = block.state_dict()
+    missing = [k for k in state if k not in mine]
+    unexpected = [k for k in mine if k not in state]
+    if missing or unexpected:
+        found = "; ".join(text for text in (
+            f"missing {', '.join(missing[:4])}" if missing else "",
+            f"unexpected {', '.join(unexpected[:4])}" if unexpected else "") if text)
+        return CheckResult(False, f"{where}: name the layers conv1, bn1, conv2, bn2 and "
+                                  f"shortcut as the task says, so that the reference block's "
+                                  f"weights can be loaded ({found})")
+    for key, value in state.items():
+        if tuple(mine[key].shape) != tuple(value.shape):
+            return CheckResult(False, f"{where}: {key} has shape {tuple(mine[key].shape)}, "
+                                      "which is wrong")
+    block.load_state_dict(state)
+    return None
+
+
+def _basic_block_failure(factory: Callable, case: tuple[int, int, int, int, int],
+                         generator) -> CheckResult | None:
+    """One configuration of :func:`check_basic_block`: None when the block is right."""
+    import torch
+    from torch import nn
+
+    from cnnkit.inspect.parameters import count_parameters
+    from cnnkit.models import BasicBlock
+
+    in_ch, out_ch, stride, H, W = case
+    where = f"in_channels={in_ch}, out_channels={out_ch}, stride={stride}"
+    block, failure = _call(factory, in_ch, out_ch, stride, where=where)
+    if failure is not None:
+        return failure
+    if not isinstance(block, nn.Module):
+        return CheckResult(False, f"{where}: the block must be an nn.Module; got "
+                                  f"{type(block).__name__}")
+    ref = BasicBlock(in_ch, out_ch, stride).eval()
+    _randomize(ref, generator)
+    x = torch.randn(2, in_ch, H, W, generator=generator)
+    where_x = f"{where}, x of shape {tuple(x.shape)}"
+    with torch.no_grad():
+        expected = ref(x.clone())
+    got, failure = _run_block(block, x, where_x)
+    if failure is not None:
+        return failure
+    if tuple(got.shape) != tuple(expected.shape):
+        return CheckResult(False, f"{where_x}: output shape {tuple(got.shape)}, expected "
+                                  f"{tuple(expected.shape)}")
+    mine, right = count_parameters(block, trainable=True), count_parameters(ref, trainable=True)
+    if mine != right:
+        return CheckResult(False, f"{where}: " + _parameter_hint(
+            mine, right, in_ch, out_ch, ref.downsample is not None))
+    if ref.downsample is None:  # (a failed CheckResult is falsy: test for None)
+        failure = _identity_failure(block, x, where_x)
+    if failure is None:
+        failure = _load_reference(block, ref, where)
+    if failure is None:
+        got, failure = _run_block(block, x, where_x)
+    if failure is not None:
+        return failure
+    return compare(got, expected, atol=1e-4, rtol=1e-4,
+                   where=f"{where_x}: with the reference block's weights",
+                   variants=_mistakes(x, ref))
 
 
 def check_basic_block(factory: Callable, seed: int = 0) -> CheckResult:
@@ -392,90 +491,12 @@ def check_basic_block(factory: Callable, seed: int = 0) -> CheckResult:
     if factory is None:
         return _not_attempted("write the block")
     import torch
-    from torch import nn
-
-    from cnnkit.models import BasicBlock
-
-    def count(module) -> int:
-        return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
     cases = _basic_block_cases(np.random.default_rng(seed))
-    for i, (in_ch, out_ch, stride, H, W) in enumerate(cases):
+    for i, case in enumerate(cases):
         generator = torch.Generator().manual_seed(1000 * seed + i)
-        where = f"in_channels={in_ch}, out_channels={out_ch}, stride={stride}"
-        block, failure = _call(factory, in_ch, out_ch, stride, where=where)
+        failure = _basic_block_failure(factory, case, generator)
         if failure is not None:
             return failure
-        if not isinstance(block, nn.Module):
-            return CheckResult(False, f"{where}: the block must be an nn.Module; got "
-                                      f"{type(block).__name__}")
-        ref = BasicBlock(in_ch, out_ch, stride).eval()
-        _randomize(ref, generator)
-        projection = ref.downsample is not None
-        x = torch.randn(2, in_ch, H, W, generator=generator)
-        where_x = f"{where}, x of shape {tuple(x.shape)}"
-        with torch.no_grad():
-            expected = ref(x.clone())
-            got, failure = _call(block.eval(), x.clone(), where=where_x)
-        if failure is not None:
-            if "must match the size" in failure.message:
-                return CheckResult(False, failure.message + " (a shape mismatch at the "
-                                   "addition: where a block changes the channels or the size, "
-                                   "its shortcut needs a projection)")
-            return failure
-        if not isinstance(got, torch.Tensor):
-            return CheckResult(False, f"{where_x}: forward must return a tensor; got "
-                                      f"{type(got).__name__}")
-        if tuple(got.shape) != tuple(expected.shape):
-            return CheckResult(False, f"{where_x}: output shape {tuple(got.shape)}, expected "
-                                      f"{tuple(expected.shape)}")
-        if count(block) != count(ref):
-            return CheckResult(False, f"{where}: " + _parameter_hint(
-                count(block), count(ref), in_ch, out_ch, projection))
-        if not projection:  # F(x) = 0 when every parameter is zero: only the shortcut is left
-            with torch.no_grad():
-                for p in block.parameters():
-                    p.zero_()
-                out, failure = _call(block, x.clone(), where=where_x)
-            if failure is not None:
-                return failure
-            relu_x = torch.relu(x)
-            if not torch.allclose(out, relu_x, atol=1e-6):
-                if torch.allclose(out, torch.zeros_like(out)):
-                    hint = "it returns zeros: the shortcut (x itself) is not added"
-                elif torch.allclose(out, x):
-                    hint = "it returns x, not relu(x): the last ReLU comes after the addition"
-                else:
-                    hint = "it does not return relu(x)"
-                return CheckResult(False, f"{where_x}: with every parameter zero, F(x) = 0 and "
-                                          f"the block should return relu(shortcut(x)); {hint}")
-        state = {k.replace("downsample.", "shortcut."): v for k, v in ref.state_dict().items()}
-        mine = block.state_dict()
-        missing = [k for k in state if k not in mine]
-        unexpected = [k for k in mine if k not in state]
-        if missing or unexpected:
-            found = "; ".join(text for text in (
-                f"missing {', '.join(missing[:4])}" if missing else "",
-                f"unexpected {', '.join(unexpected[:4])}" if unexpected else "") if text)
-            return CheckResult(False, f"{where}: name the layers conv1, bn1, conv2, bn2 and "
-                                      f"shortcut as the task says, so that the reference "
-                                      f"block's weights can be loaded ({found})")
-        for key, value in state.items():
-            if tuple(mine[key].shape) != tuple(value.shape):
-                return CheckResult(False, f"{where}: {key} has shape {tuple(mine[key].shape)}, "
-                                          "which is wrong")
-        block.load_state_dict(state)
-        with torch.no_grad():
-            got, failure = _call(block.eval(), x.clone(), where=where_x)
-        if failure is not None:
-            return failure
-        if not torch.allclose(got, expected, rtol=1e-4, atol=1e-4):
-            hint = _behaviour_hint(x, got, ref)
-            index = _first_difference(got.detach().double().numpy(),
-                                      expected.double().numpy())
-            return CheckResult(False, f"{where_x}: with the reference block's weights, "
-                                      f"out[{_index_text(index)}] = {got[index].item():.4g}, "
-                                      f"expected {expected[index].item():.4g}"
-                                      + (f" ({hint})" if hint else ""))
     return CheckResult(True, f"right on {len(cases)} blocks: shapes, parameters (an identity "
                              "shortcut has none) and outputs with the reference weights")

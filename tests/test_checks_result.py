@@ -1,0 +1,104 @@
+"""The array comparison shared by the self-checks: cnnkit.checks._result.compare."""
+
+import numpy as np
+import torch
+
+from cnnkit.checks._result import CheckResult, compare
+
+
+def test_equal_arrays_and_tensors_agree():
+    a = np.arange(12.0).reshape(3, 4)
+    assert compare(a, a.copy(), atol=1e-9) is None
+    assert compare(torch.from_numpy(a).float(), a, atol=1e-6) is None
+    assert compare(torch.ones(2, 3, requires_grad=True), torch.ones(2, 3), atol=0) is None
+    assert compare([1.0, 2.0], np.array([1.0, 2.0]), atol=0) is None
+    assert compare(3.0, 3, atol=0) is None
+
+
+def test_tolerances_are_allclose_ones():
+    expected = np.array([100.0, 0.0])
+    assert compare(expected + [5e-4, 0], expected, atol=0, rtol=1e-5) is None  # 1e-3 allowed
+    assert compare(expected + [2e-3, 0], expected, atol=0, rtol=1e-5) is not None
+    assert compare(expected + [0, 1e-7], expected, atol=1e-6, rtol=0) is None
+    assert compare(expected + [0, 1e-5], expected, atol=1e-6, rtol=0) is not None
+
+
+def test_shape_mismatch_names_both_shapes():
+    result = compare(np.zeros((2, 3)), torch.zeros(2, 4), atol=1e-9, where="image (5, 5)")
+    assert isinstance(result, CheckResult) and not result
+    assert result.message == "image (5, 5): output shape (2, 3), expected (2, 4)"
+    other = compare(np.zeros(3), np.zeros(4), atol=1e-9, what="dx", shape_hint=" (the image's)")
+    assert other.message == "dx has shape (3,), expected (4,) (the image's)"
+
+
+def test_shape_hint_may_be_computed_from_the_wrong_shape_only_then():
+    seen = []
+
+    def hint(shape):
+        seen.append(shape)
+        return "; transposed" if shape == (3, 2) else ""
+
+    assert compare(np.zeros((2, 3)), np.zeros((2, 3)), atol=0, shape_hint=hint) is None
+    assert seen == []
+    result = compare(np.zeros((3, 2)), np.zeros((2, 3)), atol=0, shape_hint=hint)
+    assert result.message == "output shape (3, 2), expected (2, 3); transposed"
+
+
+def test_first_differing_index_in_reading_order_and_its_values():
+    expected = np.zeros((2, 3, 4))
+    got = expected.copy()
+    got[1, 2, 3] = 10.0  # the largest difference comes later in reading order
+    got[0, 1, 2] = 0.5
+    result = compare(got, expected, atol=1e-9, where="case 1", what="dw")
+    assert result.message == "case 1: dw[0, 1, 2] = 0.5, expected 0"
+
+
+def test_a_scalar_has_no_index():
+    assert compare(2.5, 2.0, atol=1e-9).message == "out = 2.5, expected 2"
+
+
+def test_nan_never_agrees():
+    result = compare(np.array([1.0, np.nan]), np.array([1.0, 2.0]), atol=1e-3)
+    assert result.message == "out[1] = nan, expected 2"
+    assert compare(np.array([np.nan]), np.array([np.nan]), atol=1) is not None
+
+
+def test_first_matching_variant_gives_the_hint():
+    expected = np.arange(4.0)
+    calls = []
+
+    def flipped():
+        calls.append(1)
+        return expected[::-1]
+
+    variants = [(expected * 2, "doubled"), (flipped, "the kernel is flipped"),
+                (expected[::-1].copy(), "reversed, named twice")]
+    result = compare(expected[::-1], expected, atol=1e-9, variants=variants, otherwise="other")
+    assert result.message == "out[0] = 3, expected 0; the kernel is flipped"
+    assert calls == [1]
+    result = compare(expected + 7, expected, atol=1e-9, variants=variants, otherwise="other")
+    assert result.message.endswith("expected 0; other")
+    calls.clear()
+    assert compare(expected, expected, atol=1e-9, variants=[(flipped, "x")]) is None
+    assert calls == []  # variants are computed on a failure only
+
+
+def test_a_variant_of_another_shape_or_equal_to_the_reference_names_nothing():
+    expected = np.ones(3)
+    got = np.full(3, 2.0)
+    variants = [(np.full(4, 2.0), "other shape"), (expected.copy(), "same as expected")]
+    assert compare(got, expected, atol=1e-9, variants=variants).message == (
+        "out[0] = 2, expected 1")
+
+
+def test_torch_variants_and_tensors_that_require_grad():
+    expected = torch.linspace(-1, 1, 6).reshape(2, 3)
+    got = torch.relu(expected).requires_grad_()
+    result = compare(got, expected, atol=1e-6, variants=[(torch.relu(expected), "relu")])
+    assert result.message == "out[0, 0] = 0, expected -1; relu"
+
+
+def test_not_an_array_of_numbers():
+    result = compare({"a": 1}, np.zeros(2), atol=0, where="case 0")
+    assert not result and result.message.startswith("case 0: out must be an array of numbers")
+    assert "got dict" in result.message
