@@ -182,11 +182,16 @@ _AUTOGRADE_EPILOG = """\
 outputs (in DIR):
   grades.csv    student,lesson,part,points,max (one row per graded part)
   totals.csv    student,lesson,points,max,status (graded / missing / failed)
-  feedback/<student>/<lesson>.html, autograded/<student>/<lesson>.ipynb, grading.log
+  review.csv    student,lesson,flag,detail: signs of tampering for a person to look at
+  feedback/<student>/<lesson>.html, autograded/<student>/<lesson>.ipynb, grading.log,
+  .state/ (saved verdicts: a re-run resumes and regrades only what changed)
 
-Test cells are always graded in their original version (edited ones replaced, deleted ones
-put back, hidden tests included). A cell running longer than the time limit is interrupted
-and its part scores 0; the rest of the notebook is still graded.
+Each notebook runs in a bubblewrap sandbox (no network, own PID namespace, read-only Python
+environment, writes only to its own folder, memory/file/process/CPU limits, as a user of its
+own when started as root). Test cells run in their original version (hidden tests included); the
+hidden tests hand the student's outputs on hidden inputs back as data, and the grader
+compares them with the reference solution's: a part scores when all match and no forbidden
+reference was called. A cell running longer than the time limit is interrupted.
 
 exit status: 0 all graded, 1 some notebook could not be graded (scored 0, see grading.log),
 2 usage error.
@@ -242,8 +247,8 @@ def _add_exercises_parser(sub) -> None:
     autograde = actions.add_parser(
         "autograde",
         help="grade a folder of submissions: grades CSV and feedback HTML per student",
-        description="nbgrader autograde and generate_feedback in a temporary course folder "
-        "(its gradebook included), for every student folder in SUBMISSIONS.",
+        description="Grade every student folder in SUBMISSIONS: each notebook in its own "
+        "sandboxed kernel, the verdict computed outside it (see below).",
         epilog=_AUTOGRADE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -264,6 +269,28 @@ def _add_exercises_parser(sub) -> None:
         metavar="SECONDS",
         help="time each cell may run (default: Execute.timeout in "
         "exercises/nbgrader_config.py, 60)",
+    )
+    autograde.add_argument(
+        "--no-sandbox",
+        dest="sandbox",
+        action="store_false",
+        help="run student code WITHOUT the bubblewrap sandbox, with your permissions (only "
+        "inside a disposable container or VM; a warning says so)",
+    )
+    autograde.add_argument(
+        "--secret",
+        default=None,
+        metavar="TEXT",
+        help="the grading secret the hidden inputs are drawn from (default: "
+        "$CNNKIT_GRADING_SECRET, else ~/.config/cnnkit/grading-secret, created on first use)",
+    )
+    autograde.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="grade N notebooks at once, each in its own sandbox (1-16; default: 1); the CSVs "
+        "are the same as one at a time",
     )
     common(autograde)
     autograde.set_defaults(func=_cmd_exercises_autograde, parser=autograde)
@@ -410,14 +437,17 @@ def _cmd_exercises_autograde(args: argparse.Namespace, parser: argparse.Argument
 
     try:
         result = grading.autograde(args.submissions, args.out, exercises=args.exercises,
-                                   timeout=args.timeout, lessons=args.lessons)
+                                   timeout=args.timeout, lessons=args.lessons,
+                                   sandbox=args.sandbox, secret=args.secret,
+                                   jobs=args.jobs)
     except grading.GradingError as exc:
         parser.error(str(exc))
-    except (ImportError, RuntimeError) as exc:
+    except (ImportError, RuntimeError) as exc:  # SandboxError included: bwrap missing
         print(f"cnnkit exercises autograde: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted: nothing written", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM
+        print(f"interrupted: the verdicts so far are saved in {args.out / '.state'}; run the "
+              "same command again to resume", file=sys.stderr)
         return 130
 
     for line in result.ignored:
@@ -432,6 +462,8 @@ def _cmd_exercises_autograde(args: argparse.Namespace, parser: argparse.Argument
         if key in result.restored:
             line += "  (locked cells restored: " + ", ".join(result.restored[key]) + ")"
         print(line)
+    if result.review:
+        print(f"{len(result.review)} sign(s) of tampering to look at: {result.out / 'review.csv'}")
     print(f"grades: {result.grades_csv}  totals: {result.totals_csv}  feedback: "
           f"{result.out / 'feedback'}  log: {result.log}")
     return 0 if result.ok else 1

@@ -1,22 +1,16 @@
-"""The graded exercises (exercises/source/<lesson>/<lesson>.ipynb, nbgrader format) and the
-instructor workflow around them (cnnkit.grading, ``cnnkit exercises ...``).
+"""The graded exercises (exercises/source/<lesson>/<lesson>.ipynb, nbgrader format), their
+release and the command line around them (cnnkit.grading, ``cnnkit exercises ...``).
 
 Every lesson folder under exercises/source/ is picked up: a new lesson is tested by adding it.
-The round trip, per lesson: the student release keeps no solution and no hidden test; the
-reference solution scores full marks; the untouched release scores zero without breaking
-grading; a submission that edits or deletes test cells is graded with the original tests; an
-infinite loop is stopped by the per-cell time limit and a part that raises costs only that
-part. The submissions are built from the release generically (no per-lesson code), and all of
-them are graded in one ``autograde`` call shared by the tests (nbgrader starts one kernel per
-notebook). The gradebook and every nbgrader folder live in temporary directories.
+Here: the sources' format, the student release (no solution, no hidden test), the guide, bad
+requests and the CLI. Grading end to end (the round trip and the adversarial students) is in
+test_grading_autograde.py, the grading machinery piece by piece in test_grading_units.py.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import re
-import time
 from pathlib import Path
 
 import nbformat
@@ -198,225 +192,7 @@ def test_release_has_no_solution_and_no_hidden_test(released, lesson):
             assert cell.metadata.get("editable") is False, nbgrader_meta(cell)["grade_id"]
 
 
-# --- the round trip ----------------------------------------------------------------------------
-
-STUDENTS = ("reference", "untouched", "tampered", "broken")
-STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-
-
-def submission(variant: str, release_nb, source_nb):
-    """A student's notebook, built from the release the way students change it."""
-    nb = nbformat.from_dict(json.loads(json.dumps(release_nb)))  # a deep copy
-    solutions = {nbgrader_meta(c)["grade_id"]: c.source for c in source_nb.cells
-                 if nbgrader_meta(c).get("solution")}
-    cells = {nbgrader_meta(c)["grade_id"]: c for c in nb.cells}
-    parts = parts_with_answers(source_nb)
-
-    def answer(part: int, source: str | None = None):
-        for gid in parts[part][2]:
-            cells[gid].source = solutions[gid] if source is None else source
-
-    if variant == "untouched":
-        return nb
-    for i in range(len(parts)):
-        answer(i)
-    if variant == "tampered":
-        # 1: no answer, and the test cell edited to pass and to be worth more
-        answer(0, STUB)
-        cells[parts[0][0]].source = "print('all tests pass')"
-        nbgrader_meta(cells[parts[0][0]])["points"] = 100
-        # 2: right answer, test cell deleted; 3: no answer, test cell deleted
-        answer(2, STUB)
-        nb.cells = [c for c in nb.cells
-                    if nbgrader_meta(c).get("grade_id") not in (parts[1][0], parts[2][0])]
-    elif variant == "broken":
-        answer(0, "while True:  # a hanging submission\n    pass")
-        answer(1, "raise RuntimeError('my code is broken')")
-    return nb
-
-
-def expected_points(variant: str, parts) -> list[float]:
-    full = [points for _, points, _ in parts]
-    if variant == "reference":
-        return full
-    if variant == "untouched":
-        return [0.0] * len(parts)
-    if variant == "tampered":
-        return [0.0, full[1], 0.0, *full[3:]]
-    if variant == "broken":
-        return [0.0, 0.0, *full[2:]]
-    raise AssertionError(variant)
-
-
-# The tests that use this fixture are marked slow: grading every lesson's submissions takes
-# about 4 minutes (6 of them are one time limit each).
-@pytest.fixture(scope="module")
-def graded(released, tmp_path_factory):
-    submissions = tmp_path_factory.mktemp("submissions")
-    for lesson in LESSONS:
-        release_nb = read(released / lesson / f"{lesson}.ipynb")
-        source_nb = read(source_path(lesson))
-        for student in STUDENTS:
-            # both layouts: <student>/<lesson>.ipynb and nbgrader's <student>/<lesson>/...
-            folder = submissions / student / (lesson if student == "tampered" else "")
-            folder.mkdir(parents=True, exist_ok=True)
-            nbformat.write(submission(student, release_nb, source_nb),
-                           str(folder / f"{lesson}.ipynb"))
-    (submissions / "reference" / "notes.ipynb").write_text("{}")  # not a lesson: ignored
-    # a student who handed in the first lesson only: the others score 0, "missing"
-    (submissions / "partial").mkdir()
-    nbformat.write(read(released / LESSONS[0] / f"{LESSONS[0]}.ipynb"),
-                   str(submissions / "partial" / f"{LESSONS[0]}.ipynb"))
-    # a student whose code kills the kernel: that notebook fails, 0 points, the others are graded
-    crashed = submission("reference", read(released / LESSONS[0] / f"{LESSONS[0]}.ipynb"),
-                         read(source_path(LESSONS[0])))
-    first_answer = parts_with_answers(crashed)[0][2][0]
-    for cell in crashed.cells:
-        if nbgrader_meta(cell).get("grade_id") == first_answer:
-            cell.source = "import os\n\nos._exit(1)"
-    (submissions / "crashed").mkdir()
-    nbformat.write(crashed, str(submissions / "crashed" / f"{LESSONS[0]}.ipynb"))
-    out = tmp_path_factory.mktemp("grades")
-    start = time.perf_counter()
-    result = grading.autograde(submissions, out, timeout=TIMEOUT)
-    result.seconds = time.perf_counter() - start
-    return result
-
-
-def csv_rows(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def points_of(result, student, lesson) -> list[float]:
-    return [g.points for g in result.grades if (g.student, g.lesson) == (student, lesson)]
-
-
-@pytest.mark.slow
-def test_grades_csv(graded):
-    rows = csv_rows(graded.grades_csv)
-    assert list(rows[0]) == ["student", "lesson", "part", "points", "max"]
-    assert len(rows) == len(graded.grades) == (len(STUDENTS) + 2) * sum(  # partial, crashed
-        len(grading.graded_parts(source_path(lesson))) for lesson in LESSONS)
-    assert [(r["student"], r["lesson"], r["part"], float(r["points"]), float(r["max"]))
-            for r in rows] == [(g.student, g.lesson, g.part, g.points, g.max)
-                               for g in graded.grades]
-    totals = csv_rows(graded.totals_csv)
-    assert list(totals[0]) == ["student", "lesson", "points", "max", "status"]
-    assert {r["status"] for r in totals if r["student"] in STUDENTS} == {"graded"}
-    assert not graded.ok and list(graded.failed) == [("crashed", LESSONS[0])]
-    assert [s for s in graded.ignored if "notes.ipynb" in s]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("lesson", LESSONS)
-@pytest.mark.parametrize("student", STUDENTS)
-def test_each_part_scores_as_expected(graded, lesson, student):
-    parts = parts_with_answers(read(source_path(lesson)))
-    rows = [g for g in graded.grades if (g.student, g.lesson) == (student, lesson)]
-    assert [g.part for g in rows] == [gid for gid, _, _ in parts]
-    assert [g.max for g in rows] == [points for _, points, _ in parts]  # not the edited 100
-    assert points_of(graded, student, lesson) == expected_points(student, parts)
-    assert graded.status[(student, lesson)] == "graded"
-    feedback = graded.feedback[(student, lesson)]
-    assert feedback == graded.out / "feedback" / student / f"{lesson}.html"
-    assert "<html" in feedback.read_text(encoding="utf-8").lower()
-    assert (graded.out / "autograded" / student / f"{lesson}.ipynb").is_file()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("lesson", LESSONS)
-def test_tampered_test_cells_are_restored_and_reported(graded, lesson):
-    parts = parts_with_answers(read(source_path(lesson)))
-    assert graded.restored[("tampered", lesson)] == [
-        f"{parts[0][0]} (edited)", f"{parts[1][0]} (deleted)", f"{parts[2][0]} (deleted)"]
-    executed = read(graded.out / "autograded" / "tampered" / f"{lesson}.ipynb")
-    tests = {nbgrader_meta(c)["grade_id"]: c for c in executed.cells
-             if nbgrader_meta(c).get("grade")}
-    source_tests = {nbgrader_meta(c)["grade_id"]: c.source for c in read(source_path(lesson)).cells
-                    if nbgrader_meta(c).get("grade")}
-    assert tests[parts[0][0]].source == source_tests[parts[0][0]]  # hidden tests included
-    for gid, _, _ in parts[1:3]:  # put back (with nbgrader's note) and run
-        assert source_tests[gid] in tests[gid].source
-        assert tests[gid].get("execution_count")
-    # nobody else touched a locked cell; the hidden tests' checksum difference is no tampering
-    assert set(graded.restored) == {("tampered", lesson) for lesson in LESSONS}
-
-
-def log_sections(log: Path) -> dict[tuple[str, str], str]:
-    """grading.log split per (student, lesson)."""
-    pieces = re.split(r"^\[INFO\] cnnkit\.grading: grading (\S+) for (\S+)$",
-                      log.read_text(encoding="utf-8"), flags=re.M)
-    return {(student, lesson): text
-            for lesson, student, text in zip(pieces[1::3], pieces[2::3], pieces[3::3], strict=True)}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("lesson", LESSONS)
-def test_checksum_warnings_only_for_real_edits(graded, lesson):
-    """nbgrader warns that the checksum of every test cell with hidden tests changed, for
-    every submission (the gradebook keeps the checksum computed before the hidden tests were
-    removed, nbgrader #1961): the log turns those into notes, real edits stay warnings."""
-    sections = log_sections(graded.log)
-    checksum = re.compile(r"^\[(\w+)\] Attribute 'checksum' for cell (\S+) has changed", re.M)
-    for student in ("reference", "untouched", "broken"):
-        found = checksum.findall(sections[(student, lesson)])
-        assert found and {level for level, _ in found} == {"INFO"}, student
-    edited = parts_with_answers(read(source_path(lesson)))[0][0]
-    found = checksum.findall(sections[("tampered", lesson)])
-    assert ("WARNING", edited) in found
-    assert {cell for level, cell in found if level == "WARNING"} == {edited}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("lesson", LESSONS)
-def test_infinite_loop_is_interrupted(graded, lesson):
-    parts = parts_with_answers(read(source_path(lesson)))
-    executed = read(graded.out / "autograded" / "broken" / f"{lesson}.ipynb")
-    loop = next(c for c in executed.cells if nbgrader_meta(c).get("grade_id") == parts[0][2][0])
-    errors = [o for o in loop.outputs if o.output_type == "error"]
-    assert errors and {"KeyboardInterrupt", "CellTimeoutError"} & {o.ename for o in errors}
-    # the loop cost one time limit per lesson, not the whole run
-    assert graded.seconds < len(LESSONS) * (TIMEOUT + 60)
-
-
-@pytest.mark.slow
-def test_a_notebook_that_kills_its_kernel_fails_alone(graded):
-    lesson = LESSONS[0]
-    assert graded.status[("crashed", lesson)] == "failed"
-    assert "DeadKernelError" in graded.failed[("crashed", lesson)]
-    assert set(points_of(graded, "crashed", lesson)) == {0.0}
-    assert ("crashed", lesson) not in graded.feedback
-    for other in LESSONS[1:]:
-        assert graded.status[("crashed", other)] == "missing"
-    assert all(graded.status[(s, lesson)] == "graded" for s in STUDENTS)
-
-
-@pytest.mark.slow
-def test_the_gradebook_stays_out_of_the_repository(graded):
-    for top in ROOT.iterdir():  # not .venv: nbgrader ships a gradebook.db among its own tests
-        if top.name not in {".venv", ".git"}:
-            assert not list(top.glob("**/gradebook.db")) and top.name != "gradebook.db", top
-    assert sorted(p.name for p in EXERCISES.iterdir()) == [
-        "README.md", "nbgrader_config.py", "source"]
-
-
 # --- what is asked, and the command line -------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_missing_submissions_score_zero(graded):
-    assert points_of(graded, "partial", LESSONS[0]) == [0.0] * len(
-        grading.graded_parts(source_path(LESSONS[0])))
-    assert graded.status[("partial", LESSONS[0])] == "graded"
-    for lesson in LESSONS[1:]:
-        assert graded.status[("partial", lesson)] == "missing"
-        assert points_of(graded, "partial", lesson) == [0.0] * len(
-            grading.graded_parts(source_path(lesson)))
-        assert ("partial", lesson) not in graded.feedback
-    totals = {(r["student"], r["lesson"]): r for r in csv_rows(graded.totals_csv)}
-    assert totals[("partial", LESSONS[-1])]["status"] == ("missing" if len(LESSONS) > 1
-                                                           else "graded")
 
 
 def test_bad_requests_are_clear(tmp_path):
@@ -463,6 +239,8 @@ def test_cli_autograde_usage_errors(tmp_path, capsys):
     assert cli.main(["exercises", "autograde", str(tmp_path / "nope")]) == 2
     assert "not found" in capsys.readouterr().err
     assert cli.main(["exercises", "autograde", str(tmp_path), "--timeout", "0"]) == 2
+    assert cli.main(["exercises", "autograde", str(tmp_path), "--jobs", "0"]) == 2
+    assert "jobs must be >= 1" in capsys.readouterr().err
     assert cli.main(["exercises"]) == 2
 
 

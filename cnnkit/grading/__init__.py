@@ -10,8 +10,15 @@ The package is the instructor workflow without JupyterHub or nbgrader's exchange
 module:
 
 - ``course``: the layout (lessons, graded parts, the submissions a folder holds);
-- ``workflow``: ``release(out)`` and ``autograde(submissions, out)``, what the commands do;
-- ``nbgrader_glue``: how nbgrader is imported, configured and run (release, gradebook);
+- ``workflow``: ``release(out)``, the student versions (through ``nbgrader_glue``: how
+  nbgrader is imported, configured and run);
+- ``grader``: ``autograde(submissions, out)``, the grading pipeline (hashes, resume, CSVs),
+  built on ``execute`` (what runs: original locked cells, one kernel per notebook),
+  ``sandbox`` (bubblewrap, limits, unprivileged user), ``probe`` (the only code of this
+  package a student's kernel runs: hands outputs back as plain data), ``handin`` (the verdict,
+  in the grader's process), ``feedback`` (what a student gets back, without the graded
+  sources), ``review`` (signs of tampering) and ``secret`` (the instructor's secret the
+  hidden inputs are drawn from);
 - ``results``: ``PartGrade``, ``GradingResult`` and the CSV files.
 
 nbgrader is an optional dependency: ``pip install 'cnnkit[instructor]'``, imported only when a
@@ -28,8 +35,10 @@ from cnnkit.grading.course import (
     graded_parts,
     lessons,
 )
+from cnnkit.grading.grader import autograde
 from cnnkit.grading.results import CSV_COLUMNS, TOTALS_COLUMNS, GradingResult, PartGrade
-from cnnkit.grading.workflow import autograde, release
+from cnnkit.grading.sandbox import Limits, SandboxError
+from cnnkit.grading.workflow import release
 
 __all__ = [
     "INSTALL_HINT",
@@ -44,4 +53,6 @@ __all__ = [
     "find_submissions",
     "release",
     "autograde",
+    "Limits",
+    "SandboxError",
 ]

@@ -1,12 +1,13 @@
 """The nbgrader glue: import it lazily, configure it, run its converters in a temporary course
-directory, and keep its log free of false alarms. Nothing here decides a grade."""
+directory (``release`` uses ``generate_assignment``). Nothing here decides a grade: grading
+runs in ``grader``, outside nbgrader (whose verdict is "the test cell ran without error in the
+student's kernel")."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-import re
 import shutil
 import sysconfig
 import tempfile
@@ -94,15 +95,12 @@ class Course:
     def __init__(self, exercises: Path, names: list[str], timeout: float | None, log):
         self.nbg = _nbgrader()
         self.log = log
-        self.checksum_notice = HiddenTestsChecksumNotice()
         self._cleanup = contextlib.ExitStack()
         try:
             self._cleanup.enter_context(_alembic_on_path())
             self.root = Path(self._cleanup.enter_context(
                 tempfile.TemporaryDirectory(prefix="cnnkit-grading-")))
             self.config = _config(exercises, self.root, timeout)
-            log.addFilter(self.checksum_notice)
-            self._cleanup.callback(log.removeFilter, self.checksum_notice)
             for lesson in names:
                 shutil.copytree(exercises / "source" / lesson, self.root / "source" / lesson,
                                 ignore=shutil.ignore_patterns(".ipynb_checkpoints",
@@ -144,33 +142,6 @@ class Course:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class HiddenTestsChecksumNotice(logging.Filter):
-    """Turn nbgrader's false checksum warning for test cells with hidden tests into a note.
-
-    ``generate_assignment`` saves each locked cell, with its checksum, to the gradebook
-    *before* ``ClearHiddenTests`` removes the hidden tests, then recomputes the checksum of
-    what remains for the release (``ComputeChecksums`` runs again). A test cell with hidden
-    tests therefore never matches the gradebook: ``OverwriteCells`` warns "Attribute
-    'checksum' for cell X has changed!" for every submission, edited or not, and puts the
-    saved source back (which is how the hidden tests return). nbgrader issue #1961. For the
-    cells in ``expected`` (hidden tests, and the submission did not edit them) the warning is
-    logged as INFO with this explanation; a real edit stays a WARNING.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.expected: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        if (record.levelno == logging.WARNING and len(args) >= 2 and args[0] == "checksum"
-                and args[1] in self.expected and "has changed" in str(record.msg)):
-            record.levelno, record.levelname = logging.INFO, "INFO"
-            record.msg = str(record.msg) + (" -- expected: the release leaves out this cell's "
-                                            "hidden tests; the original cell is restored")
-        return True
 
 
 def make_logger(path: Path | None) -> tuple[logging.Logger, logging.Handler | None]:
@@ -227,48 +198,3 @@ def check_release(folder: Path) -> None:
                     raise RuntimeError(f"{file}: '{marker}' is still there after nbgrader "
                                        "generate_assignment; check that cell's nbgrader "
                                        "metadata (solution / grade cell) in the source")
-
-
-
-class ErrorRecords(logging.Handler):
-    """Keeps the errors nbgrader logs while grading one notebook, to say why it failed."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-    def reason(self) -> str:
-        """Why the notebook failed: the exception nbgrader logged last (explained for the two
-        usual causes), else its first error message; '' if it logged none."""
-        exception = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt))(?::\s*(.*))?$")
-        for message in reversed(self.messages):
-            if not message.startswith("Traceback"):
-                continue
-            for line in reversed(message.strip().splitlines()):
-                found = exception.match(line.strip())
-                if found:
-                    name = found.group(1).rsplit(".", 1)[-1]
-                    text = f"{name}: {found.group(2) or ''}".strip(": ")
-                    if name == "DeadKernelError":
-                        return f"{text}: the student's code crashed the kernel or exited Python"
-                    if name == "CellTimeoutError" and "IOPub" in message:
-                        return ("a cell ran past the time limit and did not stop when "
-                                f"interrupted ({text})")
-                    return text
-        return self.messages[0] if self.messages else ""
-
-
-def hidden_test_cells(nb) -> set[str]:
-    """grade_ids of the test cells that have hidden tests."""
-    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade") and "BEGIN HIDDEN TESTS" in c.source}
-
-
-def scores(course: Course, lesson: str, student: str) -> dict[str, tuple[float, float]]:
-    """``{grade_id: (points, max)}`` from the gradebook for one graded submission."""
-    with course.nbg["Gradebook"](course.db_url) as gb:
-        nb = gb.find_submission_notebook(lesson, lesson, student)
-        return {g.name: (float(g.score or 0.0), float(g.max_score)) for g in nb.grades}

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cnnkit._atomic import write_atomic
 
 __all__ = ["CSV_COLUMNS", "TOTALS_COLUMNS", "PartGrade", "GradingResult", "write_csvs"]
 
@@ -31,12 +34,15 @@ class GradingResult:
     grades: one ``PartGrade`` per student, lesson and part (0 points for missing or failed
         submissions), in student, lesson, notebook order; also written to ``grades_csv``.
     status: ``{(student, lesson): "graded" | "missing" | "failed"}``.
-    failed: ``{(student, lesson): reason}`` for notebooks nbgrader could not grade.
+    failed: ``{(student, lesson): reason}`` for notebooks that could not be graded.
     restored: ``{(student, lesson): ["<grade_id> (edited)", ...]}``, the locked cells a
         submission had edited or deleted, graded with the original instead.
     ignored: notebooks and folders under the submissions folder that were not graded, each
         with the reason.
     feedback: ``{(student, lesson): path of the feedback HTML}``.
+    part_feedback: ``{(student, lesson): {part: the grader's line of feedback}}``.
+    review: ``[(student, lesson, flag, detail)]``, the rows of ``review.csv``: signs of
+        tampering for a person to look at, never a verdict.
     """
 
     out: Path
@@ -46,6 +52,8 @@ class GradingResult:
     restored: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
     feedback: dict[tuple[str, str], Path] = field(default_factory=dict)
+    part_feedback: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    review: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     @property
     def grades_csv(self) -> Path:
@@ -78,15 +86,19 @@ def _number(x: float) -> str:
     return f"{x:g}"
 
 
+def _csv_text(header: tuple[str, ...], rows) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def write_csvs(result: GradingResult) -> None:
-    with open(result.grades_csv, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
-        for g in result.grades:
-            writer.writerow((g.student, g.lesson, g.part, _number(g.points), _number(g.max)))
-    with open(result.totals_csv, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(TOTALS_COLUMNS)
-        for (student, lesson), (points, most) in result.totals().items():
-            writer.writerow((student, lesson, _number(points), _number(most),
-                             result.status[(student, lesson)]))
+    """``grades.csv`` and ``totals.csv``, each written atomically (``write_atomic``)."""
+    write_atomic(result.grades_csv, _csv_text(CSV_COLUMNS, (
+        (g.student, g.lesson, g.part, _number(g.points), _number(g.max))
+        for g in result.grades)))
+    write_atomic(result.totals_csv, _csv_text(TOTALS_COLUMNS, (
+        (student, lesson, _number(points), _number(most), result.status[(student, lesson)])
+        for (student, lesson), (points, most) in result.totals().items())))
