@@ -283,12 +283,23 @@ def _start_lab(home: Path, root: Path, log: Path) -> LabServer:
     )
 
 
+def _not_copied(folder: str, names: list[str]) -> set[str]:
+    """What the served copy of notebooks/ leaves out: checkpoints, and anything that is not a
+    file or folder (e.g. the sockets of kernels another process runs there)."""
+    left_out = {".ipynb_checkpoints"}
+    for name in names:
+        path = Path(folder, name)
+        if not (path.is_file() or path.is_dir()):
+            left_out.add(name)
+    return left_out
+
+
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory):
     """A JupyterLab server on a temporary copy of notebooks/; shut down (kernels too) after."""
     home = tmp_path_factory.mktemp("jupyterlab")
     root = home / "notebooks"
-    shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(NOTEBOOKS, root, ignore=_not_copied)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     worker = os.environ.get("PYTEST_XDIST_WORKER")  # one server per pytest-xdist worker
     log = ARTIFACTS / (f"jupyterlab-{worker}.log" if worker else "jupyterlab.log")
