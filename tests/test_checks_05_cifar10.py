@@ -148,7 +148,7 @@ def test_crop_flip_not_attempted():
         assert "not attempted" in checks.check_crop_flip(blank).message
 
 
-# --- part 3: seed 001's loaders -- ----------------------------------------------------------------
+# --- part 3: the from-scratch LeNet tutorial's loaders --------------------------------------------
 
 
 def loaders(train_set, test_set, batch_size, test_mean=False, test_augment=False,
