@@ -106,7 +106,7 @@ def test_receptive_fields_agree_with_autograd():
 
 
 def test_table_conv_counts_reference_matches_layer_table():
-    from cnnkit.checks.lenet import table_conv_counts
+    from cnnkit.checks.lenet import _table_conv_counts as table_conv_counts
 
     classic = layer_table(LeNet5Classic(), (1, 1, 32, 32))
     assert table_conv_counts(C3_TABLE, 5, 14, 0) == (classic["C3"].trainable,
@@ -119,7 +119,7 @@ def test_table_conv_counts_reference_matches_layer_table():
 
 
 def test_table_conv_counts_check_names_the_usual_mistakes():
-    from cnnkit.checks.lenet import table_conv_counts
+    from cnnkit.checks.lenet import _table_conv_counts as table_conv_counts
 
     assert checks.check_table_conv_counts(table_conv_counts)
 

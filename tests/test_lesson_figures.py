@@ -114,7 +114,7 @@ def test_table_conv_counts_equals_layer_table(c_in, c_out, k, n, padding, seed):
     (a full table as an nn.Conv2d with padding; a partial one as TableConv2d, no padding)."""
     import torch
 
-    from cnnkit.checks.lenet import table_conv_counts
+    from cnnkit.checks.lenet import _table_conv_counts as table_conv_counts
     from cnnkit.inspect import layer_table
     from cnnkit.models import TableConv2d
 
@@ -131,7 +131,7 @@ def test_table_conv_counts_equals_layer_table(c_in, c_out, k, n, padding, seed):
         assert table_conv_counts(table, k, n, 0) == (row.trainable, row.connections)
 
 
-def test_table_conv_counts_refuses_nothing_silently():
-    from cnnkit.checks.lenet import table_conv_counts
+def test_table_conv_counts_on_a_single_link():
+    from cnnkit.checks.lenet import _table_conv_counts as table_conv_counts
 
     assert table_conv_counts(np.ones((1, 1), dtype=bool), 3, 3, 0) == (10, 10)

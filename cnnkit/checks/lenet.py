@@ -20,7 +20,6 @@ from cnnkit.checks._result import (
 __all__ = [
     "LENET_RF_LAYERS",
     "check_lenet_receptive_fields",
-    "table_conv_counts",
     "check_table_conv_counts",
     "C5_LARGER_INPUT",
     "check_c5_larger_input",
@@ -69,7 +68,7 @@ def _taps_in_bounds(n: int, k: int, padding: int) -> int:
     return int(((starts >= 0) & (starts < n)).sum())
 
 
-def table_conv_counts(table, kernel_size: int, in_size: int, padding: int = 0
+def _table_conv_counts(table, kernel_size: int, in_size: int, padding: int = 0
                       ) -> tuple[int, int]:
     """(trainable parameters, connections) of a convolution wired by ``table`` (C_in, C_out)
     bool, square kernels, one bias per output map, stride 1, on an in_size x in_size input
@@ -125,7 +124,7 @@ def check_table_conv_counts(fn: Callable, seed: int = 0) -> CheckResult:
     cases += [(t, int(rng.integers(1, 5)), int(rng.integers(5, 12)), int(rng.integers(0, 3)))
               for t in _random_tables(rng, 4)]
     for table, k, n, p in cases:
-        expected = table_conv_counts(table, k, n, p)
+        expected = _table_conv_counts(table, k, n, p)
         where = (f"table of shape {table.shape} with {int(table.sum())} links, kernel_size={k}, "
                  f"in_size={n}, padding={p}")
         got, failure = _call(fn, table.copy(), k, n, p, where=where)
