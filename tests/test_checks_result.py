@@ -1,9 +1,11 @@
-"""The array comparison shared by the self-checks: cnnkit.checks._result.compare."""
+"""The helpers shared by the self-checks: the array comparison (cnnkit.checks._result.compare)
+and the mean/std contract of lessons 4 and 5 (cnnkit.checks._stats)."""
 
 import numpy as np
 import torch
 
 from cnnkit.checks._result import CheckResult, compare
+from cnnkit.checks._stats import reference_stats, stats_failure
 
 
 def test_equal_arrays_and_tensors_agree():
@@ -102,3 +104,29 @@ def test_not_an_array_of_numbers():
     result = compare({"a": 1}, np.zeros(2), atol=0, where="case 0")
     assert not result and result.message.startswith("case 0: out must be an array of numbers")
     assert "got dict" in result.message
+
+
+def test_values_get_the_digits_that_tell_them_apart():
+    result = compare(np.array([0.098041]), np.array([0.098043]), atol=1e-9, rtol=0)
+    assert result.message == "out[0] = 0.098041, expected 0.098043"
+
+
+# --- the mean/std contract shared by lessons 4 and 5 (cnnkit.checks._stats) ----------------------
+
+
+def test_statistics_failure_names_the_value_and_the_mistake():
+    images = torch.tensor([[[[0, 255]], [[10, 20]]], [[[255, 255]], [[30, 40]]]],
+                          dtype=torch.uint8)  # (2, 2, 1, 2)
+    mean, std = reference_stats(images)
+    assert np.allclose(mean, [0.75, 25 / 255])
+    assert np.allclose(std, [np.sqrt(0.1875), np.sqrt(125) / 255])
+    assert stats_failure((mean, std), images, where="w") is None
+    assert stats_failure((mean + 1e-6, std), images, where="w") is None  # within tolerance
+    x = images.double() / 255
+    per_image = x.std(dim=(2, 3), correction=0).mean(0)
+    result = stats_failure((mean, per_image), images, where="w")
+    assert result.message.startswith(f"w: std[0] = {per_image[0].item():.4g}, expected "
+                                     f"{std[0]:.4g}; that is the mean of per-image stds")
+    wrong_count = stats_failure((mean[:1], std[:1]), images, where="w")
+    assert wrong_count.message == ("w: mean has 1 values, expected one value per channel (2): "
+                                   "you averaged over the channels too")

@@ -94,7 +94,8 @@ def compare(got, expected, *, atol: float, rtol: float = 1e-5, what: str = "out"
       - "output shape (2, 3), expected (2, 4)" (for ``what`` "out"; "dx has shape ..." for
         others), followed by ``shape_hint`` (text appended as it is, or a function of the
         student's shape returning that text, called only then);
-      - "out[0, 2] = 1.5, expected 2": the first index, in reading order, that differs; then
+      - "out[0, 2] = 1.5, expected 2": the first index, in reading order, that differs (4
+        significant digits, more where those do not tell the two values apart); then
         "; " and the hint of the first of ``variants`` that ``got`` agrees with, or
         ``otherwise`` when none does. variants: (value, hint) pairs, the value an array or a
         function of no argument returning one (called only on a failure): a known mistake's
@@ -121,8 +122,19 @@ def compare(got, expected, *, atol: float, rtol: float = 1e-5, what: str = "out"
                  if _is_variant(got_a, want, value() if callable(value) else value, atol, rtol)),
                 otherwise)
     where_text = f"[{_index_text(index)}]" if index else ""
-    return CheckResult(False, f"{prefix}{what}{where_text} = {got_a[index]:.4g}, expected "
-                              f"{want[index]:.4g}" + (f"; {hint}" if hint else ""))
+    got_text, want_text = _distinct_texts(float(got_a[index]), float(want[index]))
+    return CheckResult(False, f"{prefix}{what}{where_text} = {got_text}, expected {want_text}"
+                              + (f"; {hint}" if hint else ""))
+
+
+def _distinct_texts(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` with 4 significant digits, or as many more as it takes to tell them
+    apart (0.09804 vs 0.09804 would read as equal)."""
+    for digits in range(4, 18):
+        text_a, text_b = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if text_a != text_b:
+            break
+    return text_a, text_b
 
 
 def _is_variant(got: np.ndarray, expected: np.ndarray, value, atol: float, rtol: float) -> bool:
@@ -133,20 +145,21 @@ def _is_variant(got: np.ndarray, expected: np.ndarray, value, atol: float, rtol:
             and _first_mismatch(value, expected, atol, rtol) is not None)
 
 
-def _call(fn: Callable, *args, where: str, as_array: bool = False
+def _call(fn: Callable, *args, where: str, as_array: bool = False,
+          todo: str = "the function still raises NotImplementedError"
           ) -> tuple[object, CheckResult | None]:
     """Run a student's ``fn(*args)`` for one case of a check.
 
     Returns ``(result, None)``, or ``(None, failure)`` where ``failure`` says that the
-    function is not attempted yet (it raises ``NotImplementedError``) or what it raised on
-    the case described by ``where`` (e.g. "image (5, 5), size 2"): a student's bug is
-    reported, never raised. With ``as_array``, the result comes back as a float64 array, and
-    a result that is not an array of numbers is a failure too.
+    function is not attempted yet (it raises ``NotImplementedError``: "not attempted yet:
+    ``todo``") or what it raised on the case described by ``where`` (e.g. "image (5, 5),
+    size 2"): a student's bug is reported, never raised. With ``as_array``, the result comes
+    back as a float64 array, and a result that is not an array of numbers is a failure too.
     """
     try:
         result = fn(*args)
     except NotImplementedError:
-        return None, _not_attempted("the function still raises NotImplementedError")
+        return None, _not_attempted(todo)
     except Exception as err:  # the student's bug, reported rather than raised
         return None, CheckResult(False, f"{where}: raised {type(err).__name__}: {err}")
     if as_array:
