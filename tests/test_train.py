@@ -538,8 +538,12 @@ def test_fit_refuses_the_test_split_as_val_unless_asked():
     tr, _ = _loaders()
     test = _test_loader()
     assert train.split_of(test) == "test" and train.split_of(tr) == "train"
-    with pytest.warns(FutureWarning, match="val is the test split.*train_val_split"):
+    with pytest.raises(ValueError, match="val is the test split.*train_val_split"):
         train.fit(Tiny(), tr, test, epochs=1, progress=False)
+    as_dataloader = torch.utils.data.DataLoader(_dataset(40, "test", 1), batch_size=8)
+    assert train.split_of(as_dataloader) == "test"  # a DataLoader over a test ImageDataset
+    with pytest.raises(ValueError, match="val is the test split"):
+        train.fit(Tiny(), tr, as_dataloader, epochs=1, progress=False)
     h = train.fit(Tiny(), tr, test, epochs=2, progress=False, allow_test_as_val=True)
     assert h.selected_on == "test"
     assert set(h.metrics()) == {"test_accuracy_selected_on_test", "best_epoch_selected_on_test",

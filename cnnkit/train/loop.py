@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -62,8 +61,7 @@ def _selected_on(val, allow_test_as_val: bool) -> str:
     if val is None or split_of(val) != "test":
         return "val"
     if not allow_test_as_val:
-        warnings.warn(TEST_AS_VAL_MESSAGE + " This will be an error.", FutureWarning,
-                      stacklevel=3)
+        raise ValueError(TEST_AS_VAL_MESSAGE)
     return "test"
 
 
