@@ -97,9 +97,10 @@ def compare(got, expected, *, atol: float, rtol: float = 1e-5, what: str = "out"
       - "out[0, 2] = 1.5, expected 2": the first index, in reading order, that differs (4
         significant digits, more where those do not tell the two values apart); then
         "; " and the hint of the first of ``variants`` that ``got`` agrees with, or
-        ``otherwise`` when none does. variants: (value, hint) pairs, the value an array or a
-        function of no argument returning one (called only on a failure): a known mistake's
-        result, e.g. (the flipped kernel's output, "the kernel is flipped"). A variant of
+        ``otherwise`` when none does. variants: (value, hint) pairs (a generator computes each
+        only when it is reached), the value an array or a function of no argument returning
+        one (called only on a failure): a known mistake's result, e.g. (the flipped kernel's
+        output, "the kernel is flipped"). A variant of
         another shape, or one that agrees with ``expected`` itself, names no mistake.
       - that ``got`` is not an array of numbers.
     """
