@@ -137,7 +137,7 @@ def test_nbconvert_shows_the_picture_when_no_widget_state_is_stored(explorer):
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
-    from cnnkit.widget_views import decode_png
+    from cnnkit.widgets.views import decode_png
 
     return decode_png(bytes(data)).shape[:2]
 
@@ -166,7 +166,7 @@ def test_the_notebooks_digit_array_is_accepted_and_input_and_output_share_one_sc
     assert ex.output_pixels().shape[:2] == (13 * s, 13 * s)
     ex.padding.value = 2  # the padded border is drawn on the input
     assert _png_size(ex.input_view.value) == (32 * s, 32 * s)
-    from cnnkit.widget_views import decode_png
+    from cnnkit.widgets.views import decode_png
 
     corner = decode_png(bytes(ex.input_view.value))[s // 2, s // 2]
     assert corner[2] > corner[0]  # a padded zero is tinted blue, not black
@@ -190,7 +190,7 @@ def test_clicking_an_output_pixel_explains_it_with_cnnkits_numbers(digit_explore
     assert f"{u.total:.4g}" in ex.formula_view.value and "+ bias 0.25" in ex.formula_view.value
     assert f"output value {u.value:.4g}" in ex.formula_view.value
     # the window's taps are outlined on the input, the gaps between them are not
-    from cnnkit.widget_views import decode_png
+    from cnnkit.widgets.views import decode_png
 
     big = decode_png(bytes(ex.input_view.value))
     assert tuple(big[7 * s, 5 * s + s // 2]) == (242, 140, 0)  # tap (7, 5): orange border
