@@ -4,6 +4,7 @@ and a palette PNG that keeps the committed notebooks small."""
 
 import io
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -15,9 +16,11 @@ from cnnkit import kernels, viz
 
 
 @pytest.fixture(autouse=True)
-def _close_figures():
-    viz.use_course_style()
-    yield
+def _course_style():
+    """The course style for each test, and matplotlib's settings restored after it."""
+    with matplotlib.rc_context():
+        viz.use_course_style()
+        yield
     plt.close("all")
 
 
