@@ -119,3 +119,16 @@ def test_lesson_3_exercise_answers_are_not_printed_above():
         ROOT / "notebooks" / "03_lenet5.ipynb", as_version=4).cells if c.cell_type == "code")
     for old in ("check_lenet_counts", "check_lenet5_params", "check_table_conv_params"):
         assert old not in sources
+
+
+@pytest.mark.parametrize("name", ["01_convolution.ipynb", "02_pooling.ipynb", "03_lenet5.ipynb"])
+def test_lessons_ask_to_predict_before_running(name):
+    """At least three markdown cells ask for a prediction, each followed by the code cell that
+    answers it."""
+    cells = nbformat.read(ROOT / "notebooks" / name, as_version=4).cells
+    prompts = [i for i, c in enumerate(cells)
+               if c.cell_type == "markdown" and "**Predict.**" in c.source]
+    assert len(prompts) >= 3, f"{name}: {len(prompts)} predict prompts"
+    for i in prompts:
+        assert i + 1 < len(cells) and cells[i + 1].cell_type == "code", (
+            f"{name}: the prompt in cell {i} is not followed by the code that answers it")
