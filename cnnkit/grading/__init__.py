@@ -17,8 +17,9 @@ module:
   ``sandbox`` (bubblewrap, limits, unprivileged user), ``probe`` (the only code of this
   package a student's kernel runs: hands outputs back as plain data), ``handin`` (the verdict,
   in the grader's process), ``feedback`` (what a student gets back, without the graded
-  sources), ``review`` (signs of tampering) and ``secret`` (the instructor's secret the
-  hidden inputs are drawn from);
+  sources), ``review`` (signs of tampering), ``similarity`` (copies of the reference or of
+  each other, with copydetect), ``state`` (the saved verdicts a re-run resumes from) and
+  ``secret`` (the instructor's secret the hidden inputs are drawn from);
 - ``results``: ``PartGrade``, ``GradingResult`` and the CSV files.
 
 nbgrader is an optional dependency: ``pip install 'cnnkit[instructor]'``, imported only when a

@@ -29,13 +29,12 @@ import hashlib
 import io
 import json
 import logging
-import re
 import shutil
 import signal
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -55,6 +54,13 @@ from cnnkit.grading.course import (
 )
 from cnnkit.grading.results import GradingResult, PartGrade, write_csvs
 from cnnkit.grading.secret import fingerprint, lesson_seed, resolve_secret
+from cnnkit.grading.state import (
+    SavedVerdict,
+    check_csv_against_verdicts,
+    load_verdict,
+    save_verdict,
+    verdict_path,
+)
 
 __all__ = ["autograde", "REVIEW_COLUMNS"]
 
@@ -101,18 +107,6 @@ class _Lesson:
     secrets: set[str]
     references: dict[str, dict] | None = None
     release_view: Path | None = None
-
-
-@dataclass
-class _State:
-    """One saved verdict (``out/.state/<student>/<lesson>.json``)."""
-
-    key: dict
-    status: str
-    parts: list[list] = field(default_factory=list)  # [part, points, max, feedback]
-    failed: str = ""
-    restored: list[str] = field(default_factory=list)
-    flags: list[list[str]] = field(default_factory=list)
 
 
 class Terminated(KeyboardInterrupt):
@@ -218,9 +212,9 @@ def _own_code(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def _grade_submission(lesson: _Lesson, student: str, copy: Path, work: Path, out: Path,
-                      settings: _Settings) -> _State:
+                      settings: _Settings) -> SavedVerdict:
     """Run and judge one submission; writes its feedback; returns its state."""
-    state = _State(key={}, status="graded")
+    state = SavedVerdict(key={}, status="graded")
     try:
         submitted = nbformat.read(str(copy), as_version=4)
     except Exception as err:  # not a notebook
@@ -263,25 +257,7 @@ def _release_view(source: nbformat.NotebookNode, path: Path) -> Path:
     return path
 
 
-def _state_path(out: Path, student: str, lesson: str) -> Path:
-    return out / ".state" / student / f"{lesson}.json"
-
-
-def _load_state(path: Path, key: dict) -> _State | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        state = _State(**data)
-    except (OSError, ValueError, TypeError):
-        return None
-    return state if state.key == key else None
-
-
-def _save_state(path: Path, state: _State) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(state.__dict__, indent=1, ensure_ascii=False))
-
-
-def _record(result: GradingResult, student: str, lesson: _Lesson, state: _State | None,
+def _record(result: GradingResult, student: str, lesson: _Lesson, state: SavedVerdict | None,
             out: Path) -> None:
     key = (student, lesson.name)
     if state is None:
@@ -308,21 +284,6 @@ def _write_review(result: GradingResult) -> None:
     writer.writerow(REVIEW_COLUMNS)
     writer.writerows(result.review)
     write_atomic(result.out / "review.csv", buffer.getvalue())
-
-
-def _check_against_states(result: GradingResult) -> None:
-    """Re-read grades.csv and compare it with the saved verdicts (the run's gradebook)."""
-    with open(result.grades_csv, newline="", encoding="utf-8") as f:
-        rows = [(r["student"], r["lesson"], r["part"], float(r["points"]))
-                for r in csv.DictReader(f)]
-    for student, lesson, part, points in rows:
-        if result.status.get((student, lesson)) == "missing":
-            continue
-        state = json.loads(_state_path(result.out, student, lesson).read_text("utf-8"))
-        saved = {p: float(pts) for p, pts, _, _ in state["parts"]}
-        if saved.get(part) != points:
-            raise RuntimeError(f"grades.csv disagrees with the saved verdict of {student}, "
-                               f"{lesson}, {part}: {points} vs {saved.get(part)}")
 
 
 def _settings(base: Path, timeout: float | None, sandboxed: bool, secret: str | None,
@@ -409,43 +370,15 @@ def autograde(submissions: str | Path, out: str | Path = "build/grades", *,
     result.review.sort(key=lambda r: (r[0], order[r[1]]))
     write_csvs(result)
     _write_review(result)
-    _check_against_states(result)
+    check_csv_against_verdicts(result.grades_csv, result.out, result.status)
     return result
 
 
-def _answers_by_part(source: nbformat.NotebookNode) -> dict[str, list[str]]:
-    """``{test grade_id: [grade_ids of its answer cells]}``."""
-    parts, pending = {}, []
-    for cell in source.cells:
-        gid = execute.nbgrader_meta(cell).get("grade_id")
-        if execute.nbgrader_meta(cell).get("solution"):
-            pending.append(gid)
-        elif execute.nbgrader_meta(cell).get("grade"):
-            parts[gid], pending = pending, []
-    return parts
-
-
 def _similarity(lessons_: list[_Lesson], copies: dict, result: GradingResult) -> None:
-    """``similarity.csv`` (every answer against the reference and the other students') and
-    its flags in ``review.csv``."""
-    answers, references = {}, {}
-    for lesson in lessons_:
-        cells = {execute.nbgrader_meta(c).get("grade_id"): c.source for c in lesson.source.cells}
-        for part, gids in _answers_by_part(lesson.source).items():
-            references[(lesson.name, part)] = "\n".join(
-                re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", cells[g], flags=re.M) for g in gids)
-            for (student, name), (copy, _) in copies.items():
-                if name != lesson.name:
-                    continue
-                try:
-                    nb = nbformat.read(str(copy), as_version=4)
-                except Exception:  # unreadable: reported by grading
-                    continue
-                mine = {execute.nbgrader_meta(c).get("grade_id"): c.source for c in nb.cells}
-                code = "\n".join(mine.get(g, "") for g in gids)
-                if code.strip() and execute.STUB not in code:
-                    answers[(student, lesson.name, part)] = code
-    rows = similarity.compare(answers, references)
+    """``similarity.csv`` and its flags in ``review.csv``."""
+    notebooks = {key: copy for key, (copy, _) in copies.items()}
+    rows = similarity.gather_and_compare({lesson.name: lesson.source for lesson in lessons_},
+                                         notebooks)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(similarity.COLUMNS)
@@ -474,10 +407,10 @@ def _grade_lessons(base: Path, names: list[str], students: list[str], copies: di
 
 
 def _grade_lesson(lesson: _Lesson, students: list[str], copies: dict, work: Path, out: Path,
-                  settings: _Settings, bar) -> dict[str, _State | None]:
+                  settings: _Settings, bar) -> dict[str, SavedVerdict | None]:
     """Every student's verdict for one lesson: saved ones reused, the others graded
     (``settings.jobs`` notebooks at once) and saved."""
-    states: dict[str, _State | None] = {}
+    states: dict[str, SavedVerdict | None] = {}
     todo: dict[str, tuple[Path, dict, Path]] = {}
     for student in students:
         submitted = copies.get((student, lesson.name))
@@ -487,8 +420,8 @@ def _grade_lesson(lesson: _Lesson, students: list[str], copies: dict, work: Path
             continue
         key = {"version": _STATE_VERSION, "submission": submitted[1], "source": lesson.sha,
                **settings.key()}
-        path = _state_path(out, student, lesson.name)
-        states[student] = _load_state(path, key)
+        path = verdict_path(out, student, lesson.name)
+        states[student] = load_verdict(path, key)
         if states[student] is None:
             todo[student] = (submitted[0], key, path)
         else:
@@ -499,12 +432,12 @@ def _grade_lesson(lesson: _Lesson, students: list[str], copies: dict, work: Path
         lesson.references = _references(lesson, work, settings)
         lesson.release_view = _release_view(lesson.source, work / f"{lesson.name}-locked.ipynb")
 
-    def grade(student: str) -> _State:
+    def grade(student: str) -> SavedVerdict:
         copy, key, path = todo[student]
         bar.set_postfix_str(f"{lesson.name}, {student}")
         state = _grade_submission(lesson, student, copy, work, out, settings)
         state.key = key
-        _save_state(path, state)
+        save_verdict(path, state)
         bar.update()
         return state
 

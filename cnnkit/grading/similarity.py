@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 from collections.abc import Iterable
+from pathlib import Path
 
-__all__ = ["MIN_TOKENS", "THRESHOLD", "COLUMNS", "compare", "flagged"]
+__all__ = ["MIN_TOKENS", "THRESHOLD", "COLUMNS", "compare", "flagged", "gather_and_compare"]
 
 MIN_TOKENS = 40
 THRESHOLD = 0.8  # flagged in review.csv at or above this share
@@ -98,3 +100,53 @@ def flagged(rows: Iterable[tuple[str, str, str, str, float]]) -> list[tuple[str,
                     else f"answer shared with {other}")
             out.append((student, lesson, "similar code", f"{part}: {what} ({score:.0%})"))
     return out
+
+
+def _answers_by_part(source) -> dict[str, list[str]]:
+    """``{test grade_id: [grade_ids of its answer cells]}`` of a source notebook."""
+    from cnnkit.grading.execute import nbgrader_meta
+
+    parts, pending = {}, []
+    for cell in source.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if nbgrader_meta(cell).get("solution"):
+            pending.append(gid)
+        elif nbgrader_meta(cell).get("grade"):
+            parts[gid], pending = pending, []
+    return parts
+
+
+def _cells(path: Path) -> dict[str, str] | None:
+    """``{grade_id: source}`` of a submission, or None if it cannot be read."""
+    import nbformat
+
+    from cnnkit.grading.execute import nbgrader_meta
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception:  # unreadable: grading reports it
+        return None
+    return {nbgrader_meta(c).get("grade_id"): c.source for c in nb.cells}
+
+
+def gather_and_compare(sources: dict, submissions: dict[tuple[str, str], Path]
+                       ) -> list[tuple[str, str, str, str, float]]:
+    """``compare`` over the answers of ``submissions`` (``{(student, lesson): notebook}``),
+    part by part, with the reference solutions of ``sources`` (``{lesson: source notebook}``);
+    untouched answers (the release's stub) are left out."""
+    from cnnkit.grading.execute import STUB, nbgrader_meta
+
+    answers, references = {}, {}
+    marker = re.compile(r"^\s*### (BEGIN|END) SOLUTION\n", re.M)
+    mine = {key: _cells(path) for key, path in submissions.items()}
+    for lesson, source in sources.items():
+        cells = {nbgrader_meta(c).get("grade_id"): c.source for c in source.cells}
+        for part, gids in _answers_by_part(source).items():
+            references[(lesson, part)] = "\n".join(marker.sub("", cells[g]) for g in gids)
+            for (student, name), found in mine.items():
+                if name != lesson or found is None:
+                    continue
+                code = "\n".join(found.get(g, "") for g in gids)
+                if code.strip() and STUB not in code:
+                    answers[(student, lesson, part)] = code
+    return compare(answers, references)
