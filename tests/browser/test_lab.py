@@ -365,6 +365,7 @@ CASES = (
         ),
         size_pattern=None,  # the image is a chart of every stage's size
         details=(),
+        readme=False,  # the README shows the lesson 1-4 widgets
     ),
 )
 
@@ -622,6 +623,8 @@ def _use_widget(page: Page, case: WidgetCase, notebook: str, shot: Screenshots) 
         page.mouse.move(0, 0)  # hovering would select other units
         shot(f"{case.widget}-{step.name}")
     if README_SHOTS and case.readme:  # as the student left it: a unit clicked, a digit drawn
+        widget.evaluate("el => el.scrollIntoView({block: 'start'})")  # as much of it as fits
+        page.mouse.move(0, 0)
         _save_readme_shot(widget, ROOT / README_SHOTS, case.readme_image)
 
 
