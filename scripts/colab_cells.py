@@ -4,7 +4,8 @@ The cell (deploy/colab/first_cell.ipy) does nothing where cnnkit is importable, 
 where it is not (Colab). The badge opens the lesson in Colab, beside Binder's. Neither changes
 any stored output, so the notebooks need no re-execution.
 
-Usage: python scripts/colab_cells.py [--check]   (--check: exit 1 if a notebook lacks them)
+Usage: python scripts/colab_cells.py [--check] [NOTEBOOK ...]
+(--check: exit 1 if a notebook lacks them)
 """
 
 from __future__ import annotations
@@ -56,9 +57,11 @@ def updated(nb, name: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("notebooks", nargs="*", type=Path,
+                        help="lessons to update (default: every notebooks/NN_*.ipynb)")
     args = parser.parse_args(argv)
     missing = []
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         if updated(nb, path.name):
             missing.append(path.name)
