@@ -173,7 +173,8 @@ _AUGMENTATION_HINTS = {
 
 def check_digit_augmentations(answers: dict) -> CheckResult:
     """Check ``answers`` = {augmentation: True/False}: does it keep a digit's label?
-    The keys are those of ``DIGIT_AUGMENTATION_QUESTIONS``.
+    The keys are those of ``DIGIT_AUGMENTATION_QUESTIONS``. A wrong set fails as a whole (no
+    count, no names: with yes/no answers either would give the key away).
     """
     if answers is None or (isinstance(answers, dict)
                            and all(v is None for v in answers.values())):
@@ -181,16 +182,15 @@ def check_digit_augmentations(answers: dict) -> CheckResult:
     if not isinstance(answers, dict):
         return CheckResult(False, "answers must be a dict {augmentation: True or False}; got "
                                   f"{type(answers).__name__}")
-    wrong = []
-    for name, keeps in DIGIT_AUGMENTATION_QUESTIONS.items():
-        got = answers.get(name)
-        if not isinstance(got, (bool, np.bool_)):
-            wrong.append(f"{name}: answer True or False (got {got!r})")
-        elif bool(got) != keeps:
-            wrong.append(f"{name} ({_AUGMENTATION_HINTS[name]})")
-    if wrong:
-        return CheckResult(False, f"{len(wrong)} of {len(DIGIT_AUGMENTATION_QUESTIONS)} wrong: "
-                                  + "; ".join(wrong))
+    unanswered = [f"{name}: answer True or False (got {answers.get(name)!r})"
+                  for name in DIGIT_AUGMENTATION_QUESTIONS
+                  if not isinstance(answers.get(name), (bool, np.bool_))]
+    if unanswered:
+        return CheckResult(False, "; ".join(unanswered))
+    if any(bool(answers[name]) != keeps for name, keeps in DIGIT_AUGMENTATION_QUESTIONS.items()):
+        # pass or fail for the whole set: a count or the wrong names would give the key away
+        return CheckResult(False, "not all right yet; for each change ask: "
+                                  + "; ".join(_AUGMENTATION_HINTS.values()))
     return CheckResult(True, "all right: augment only with changes that keep the label; "
                              "flips and big rotations change what a digit is")
 
