@@ -6,7 +6,8 @@
 [--memory-budget-mb MB]``
 
 ``cnnkit exercises release [--out DIR] [--lesson NAME]...``
-``cnnkit exercises autograde SUBMISSIONS [--out DIR] [--timeout SECONDS] [--lesson NAME]...``
+``cnnkit exercises autograde SUBMISSIONS [--out DIR] [--timeout SECONDS] [--lesson NAME]...
+[--jobs N | --scheduler ADDRESS]``
 (both also take ``--exercises DIR``; a thin layer over ``cnnkit.grading``)
 
 Also reachable as ``python -m cnnkit``. ``main`` returns the exit status: 0 when every
@@ -174,6 +175,9 @@ layout:
 examples:
   cnnkit exercises release --out build/release          every lesson's student version
   cnnkit exercises autograde submissions --out build/grades --timeout 30
+  cnnkit exercises autograde submissions --out build/grades --jobs 2
+  cnnkit exercises autograde /shared/submissions --out /shared/grades \\
+      --scheduler tcp://10.0.0.5:8786     workers: "dask worker tcp://10.0.0.5:8786"
 
 needs nbgrader: pip install 'cnnkit[instructor]'
 """
@@ -284,13 +288,24 @@ def _add_exercises_parser(sub) -> None:
         help="the grading secret the hidden inputs are drawn from (default: "
         "$CNNKIT_GRADING_SECRET, else ~/.config/cnnkit/grading-secret, created on first use)",
     )
-    autograde.add_argument(
+    parallel = autograde.add_mutually_exclusive_group()
+    parallel.add_argument(
         "--jobs",
         type=int,
         default=1,
         metavar="N",
         help="grade N notebooks at once, each in its own sandbox (1-16; default: 1); the CSVs "
         "are the same as one at a time",
+    )
+    parallel.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="grade each notebook on a worker of this Dask distributed scheduler (e.g. "
+        "tcp://10.0.0.5:8786) instead of here; the workers need the course installed, bwrap, "
+        "and the --out folder at the same path (a shared file system: the submissions are "
+        "copied into it); this machine still runs the reference solutions, saves the "
+        "verdicts and writes the CSVs",
     )
     common(autograde)
     autograde.set_defaults(func=_cmd_exercises_autograde, parser=autograde)
@@ -439,10 +454,10 @@ def _cmd_exercises_autograde(args: argparse.Namespace, parser: argparse.Argument
         result = grading.autograde(args.submissions, args.out, exercises=args.exercises,
                                    timeout=args.timeout, lessons=args.lessons,
                                    sandbox=args.sandbox, secret=args.secret,
-                                   jobs=args.jobs)
+                                   jobs=args.jobs, scheduler=args.scheduler)
     except grading.GradingError as exc:
         parser.error(str(exc))
-    except (ImportError, RuntimeError) as exc:  # SandboxError included: bwrap missing
+    except (ImportError, RuntimeError, ConnectionError) as exc:  # SandboxError: bwrap missing
         print(f"cnnkit exercises autograde: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM

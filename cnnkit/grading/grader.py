@@ -8,11 +8,15 @@ The pipeline, per run:
 2. per lesson, the reference solution (the source notebook) runs once in a sandbox on the
    hidden inputs drawn from the secret: its hand-ins are the references, kept in memory;
 3. per submission: ``execute.assemble`` (original locked cells, hidden tests included), one
-   sandboxed kernel (``sandbox``), the hand-ins decoded and judged in this process
-   (``handin.verdict``): a part scores when every output matches and nothing forbidden was
-   called. Errors, stderr or warnings of the student's kernel cost nothing by themselves;
-4. each verdict is saved in ``out/.state/<student>/<lesson>.json`` (atomically): a re-run
-   resumes, regrading only what changed (submission, source, secret, sandbox);
+   sandboxed kernel (``sandbox``), the hand-ins decoded and judged by the grader code, outside
+   the kernel (``handin.verdict``): a part scores when every output matches and nothing
+   forbidden was called. Errors, stderr or warnings of the student's kernel cost nothing by
+   themselves. Submissions are graded one at a time, ``jobs`` at once (threads, each with its
+   own sandbox), or as one task each on a Dask cluster (``scheduler``; the task runs the same
+   code on a worker and returns the verdict as data: ``cnnkit.grading.remote``);
+4. each verdict is saved by this process (the cluster's too) in
+   ``out/.state/<student>/<lesson>.json`` (atomically): a re-run resumes,
+   regrading only what changed (submission, source, secret, sandbox);
 5. ``grades.csv``, ``totals.csv`` and ``review.csv`` are written atomically
    (``cnnkit._atomic.write_atomic``) and checked against the saved verdicts.
 
@@ -92,6 +96,7 @@ class _Settings:
     limits: sandboxing.Limits
     log: logging.Logger
     jobs: int = 1
+    scheduler: object = None  # a Dask scheduler address or ``distributed.Client``
 
     def key(self) -> dict:
         return {"secret": fingerprint(self.secret), "sandbox": self.sandboxed,
@@ -315,7 +320,8 @@ def autograde(submissions: str | Path, out: str | Path = "build/grades", *,
               exercises: str | Path | None = None, timeout: float | None = None,
               lessons: Iterable[str] | None = None, progress: bool = True,
               sandbox: bool = True, secret: str | None = None,
-              limits: sandboxing.Limits | None = None, jobs: int = 1) -> GradingResult:
+              limits: sandboxing.Limits | None = None, jobs: int = 1,
+              scheduler: object = None) -> GradingResult:
     """Autograde a folder of submissions (one subfolder per student); see the module docstring.
 
     submissions: ``<student>/<lesson>.ipynb`` or ``<student>/<lesson>/<lesson>.ipynb``.
@@ -330,6 +336,12 @@ def autograde(submissions: str | Path, out: str | Path = "build/grades", *,
     sandbox: run each kernel in a bubblewrap sandbox (``cnnkit.grading.sandbox``); False
         only in a disposable container (a loud warning says so).
     secret: the grading secret (``cnnkit.grading.secret``); limits: ``sandboxing.Limits``.
+    jobs: notebooks graded at once on this machine (1-16), each in its own sandbox.
+    scheduler: a Dask scheduler address (``"tcp://host:8786"``) or ``distributed.Client``:
+        every notebook is graded by a worker of that cluster (``cnnkit.grading.remote``; the
+        workers need the course installed and ``out`` at the same path); not with ``jobs``.
+        A notebook whose task fails (its workers died, ...) scores 0 as "failed", named in
+        ``result.failed``, and is graded again by the next run.
 
     Raises ``GradingError`` for a bad request, ``SandboxError`` without bwrap, RuntimeError
     when a source changes or a reference solution fails. A submission that cannot be graded is
@@ -341,6 +353,9 @@ def autograde(submissions: str | Path, out: str | Path = "build/grades", *,
         jobs = check_int(jobs, "jobs", 1, 16)
     except (TypeError, ValueError) as err:
         raise GradingError(str(err)) from None
+    if scheduler is not None and jobs > 1:
+        raise GradingError("jobs and scheduler exclude each other: with a scheduler, the "
+                           "cluster's workers decide how many notebooks run at once")
     base = exercises_dir(exercises)
     available = select_lessons(base, lessons)
     found, ignored = find_submissions(submissions, available)
@@ -357,7 +372,7 @@ def autograde(submissions: str | Path, out: str | Path = "build/grades", *,
     log, handler = _logger(result.log)
     try:
         settings = _settings(base, timeout, sandbox, secret, limits, log)
-        settings.jobs = jobs
+        settings.jobs, settings.scheduler = jobs, scheduler
         with _workspace(out) as work:
             copies = _copy_submissions(found, work)
             _grade_lessons(base, names, students, copies, work, out, settings, result,
@@ -393,9 +408,10 @@ def _grade_lessons(base: Path, names: list[str], students: list[str], copies: di
     from tqdm.auto import tqdm
 
     lessons_ = [_load_lesson(base, name) for name in names]
+    where = (f"on the Dask cluster at {settings.scheduler}" if settings.scheduler is not None
+             else f"{settings.jobs} at once")
     settings.log.info("cnnkit.grading: lessons %s, students %s, %d s per cell, sandbox %s, "
-                      "%d at once", names, students, settings.timeout, settings.sandboxed,
-                      settings.jobs)
+                      "%s", names, students, settings.timeout, settings.sandboxed, where)
     with tqdm(total=len(names) * len(students), desc="grading", unit="notebook",
               disable=not progress) as bar:
         for lesson in lessons_:
@@ -441,11 +457,49 @@ def _grade_lesson(lesson: _Lesson, students: list[str], copies: dict, work: Path
         bar.update()
         return state
 
-    if settings.jobs > 1 and len(todo) > 1:
+    if settings.scheduler is not None and todo:
+        states.update(_grade_on_cluster(lesson, todo, work, out, settings, bar))
+    elif settings.jobs > 1 and len(todo) > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(settings.jobs) as pool:
             states.update(zip(todo, pool.map(grade, todo), strict=True))
     else:
         states.update((student, grade(student)) for student in todo)
+    return states
+
+
+def _grade_on_cluster(lesson: _Lesson, todo: dict[str, tuple[Path, dict, Path]], work: Path,
+                      out: Path, settings: _Settings, bar) -> dict[str, SavedVerdict]:
+    """Grade ``todo`` ({student: (copy, key, verdict path)}) on the Dask cluster, one task per
+    notebook (``cnnkit.cluster.map_tasks``); save each verdict here. A failed task is a
+    "failed" verdict for that student (saved so that the CSVs can be checked, under a key the
+    next run does not reuse), logged with the student's and the lesson's names."""
+    from cnnkit.cluster import map_tasks
+    from cnnkit.grading import remote
+
+    students = list(todo)
+    tasks = [remote.task_for(lesson, s, todo[s][0], work, out, settings) for s in students]
+    outcomes = map_tasks(remote.grade_task, tasks, scheduler=settings.scheduler,
+                         names=[f"{lesson.name}, {s}" for s in students],
+                         progress=not bar.disable, desc=f"{lesson.name} on the cluster",
+                         unit="notebook")
+    states = {}
+    for student, outcome in zip(students, outcomes, strict=True):
+        _, key, path = todo[student]
+        if outcome.ok:
+            state = remote.verdict_of(outcome.value, key)
+            settings.log.info("cnnkit.grading: %s for %s graded by worker %s (%.1f s after "
+                              "the lesson was sent)", lesson.name, student,
+                              outcome.value["worker"], outcome.seconds)
+            if state.failed:
+                settings.log.error("cnnkit.grading: %s, %s: %s", student, lesson.name,
+                                   state.failed)
+        else:
+            state = remote.failed_verdict(lesson.parts, outcome.error, key)
+            settings.log.error("cnnkit.grading: %s, %s: the grading task failed on the "
+                               "cluster: %s", student, lesson.name, outcome.error)
+        save_verdict(path, state)
+        states[student] = state
+    bar.update(len(students))
     return states
