@@ -20,7 +20,7 @@ help:
 	@echo "make screenshots  retake the README widget screenshots (browser test)"
 	@echo "make binder-check what Binder would build (repo2docker, no Docker needed)"
 	@echo "make release    graded exercises: student versions into build/release (instructors)"
-	@echo "make autograde SUBMISSIONS=DIR  grade DIR/<student>/<lesson>.ipynb into build/grades"
+	@echo "make autograde SUBMISSIONS=DIR  grade DIR/<student>/<lesson>.ipynb into build/grades (JOBS=N: N at once)"
 
 $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV): on Debian/Ubuntu run 'apt-get install python3-venv'"; exit 1; }
@@ -57,11 +57,12 @@ report: $(RUNTIME_STAMP)
 # Graded exercises (exercises/, nbgrader): the student versions, and grading a folder with one
 # subfolder per student (SUBMISSIONS/<student>/<lesson>.ipynb) into grades.csv + feedback HTML.
 SUBMISSIONS ?= submissions
+JOBS ?= 1
 release: $(INSTRUCTOR_STAMP)
 	$(BIN)/cnnkit exercises release --out build/release
 
 autograde: $(INSTRUCTOR_STAMP)
-	$(BIN)/cnnkit exercises autograde $(SUBMISSIONS) --out build/grades
+	$(BIN)/cnnkit exercises autograde $(SUBMISSIONS) --out build/grades --jobs $(JOBS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
