@@ -150,20 +150,26 @@ def _build_class(base: Path) -> Path:
     return base / "class"
 
 
-def _kill_a_busy_worker(address: str, stop: threading.Event) -> int | None:
-    """Wait until a worker has a grading task and has run it for 2 s; kill it (SIGKILL).
-    Returns the killed worker's PID (None if grading ended first)."""
+def _kill_a_busy_worker(address: str, stop: threading.Event) -> tuple[int, int] | None:
+    """Wait until a worker has run a grading task for a second; kill it (SIGKILL) while it
+    still has one. Returns (the killed worker's PID, the index of its task), or None if
+    grading ended first."""
     from distributed import Client
+
+    def busy_now(client) -> dict:
+        return {w: [str(k) for k in keys if str(k).startswith("cnnkit-")]
+                for w, keys in client.processing().items()}
 
     with Client(address, timeout="60s") as client:
         pids = client.run(os.getpid)
         while not stop.is_set():
-            busy = [w for w, keys in client.processing().items()
-                    if any(str(k).startswith("cnnkit-") for k in keys)]
-            if busy:
-                time.sleep(2)
-                os.kill(pids[busy[0]], signal.SIGKILL)
-                return pids[busy[0]]
+            if any(busy_now(client).values()):
+                time.sleep(1)
+                worker, keys = next(((w, k) for w, k in busy_now(client).items() if k),
+                                    (None, None))
+                if worker is not None:
+                    os.kill(pids[worker], signal.SIGKILL)
+                    return pids[worker], int(keys[0].rsplit("-", 1)[1])
             time.sleep(0.1)
     return None
 
@@ -193,13 +199,16 @@ def test_the_cluster_grades_like_a_local_run_despite_a_killed_worker(dask_cluste
         stop.set()
         killer.join(timeout=120)
     assert killed and killed[0] is not None, "no worker was busy with a notebook"
+    pid, task = killed[0]
     assert sum(1 for p in dask_cluster["workers"] if p.poll() is None) == 1
     assert code == 0  # every notebook graded: the killed worker's task ran again elsewhere
     out = tmp_path / "cluster"
     log = (out / "grading.log").read_text(encoding="utf-8")
     assert f"on the Dask cluster at {dask_cluster['address']}" in log
-    assert sorted(line.split(" for ")[1].split()[0] for line in log.splitlines()
-                  if "graded by worker" in line) == sorted(EXPECTED)  # each student once
+    graded_by = {line.split(" for ")[1].split()[0]: line.split("graded by worker ")[1].split()[0]
+                 for line in log.splitlines() if "graded by worker" in line}
+    assert log.count("graded by worker") == len(graded_by) == len(EXPECTED)  # each once
+    assert not graded_by[sorted(EXPECTED)[task]].endswith(f":{pid}")  # re-run elsewhere
     grades = _rows(out / "grades.csv")
     keys = [(r["student"], r["part"]) for r in grades]
     assert len(keys) == len(set(keys)) == len(EXPECTED) * len(grading.graded_parts(
