@@ -54,6 +54,22 @@ def test_jobs_and_scheduler_exclude_each_other(tmp_path, capsys):
     assert "not allowed with argument --jobs" in capsys.readouterr().err
 
 
+def test_an_unreachable_scheduler_stops_the_run_before_anything_runs(tmp_path, monkeypatch,
+                                                                     capsys):
+    pytest.importorskip("distributed")
+    if not shutil.which("bwrap"):
+        pytest.skip("bubblewrap (bwrap) is not installed: autograde checks for it first")
+    monkeypatch.setattr("cnnkit.cluster.CONNECT_TIMEOUT", "1s")
+    (tmp_path / "class" / "ann").mkdir(parents=True)
+    (tmp_path / "class" / "ann" / f"{LESSON}.ipynb").write_text("{}")
+    code = main(["exercises", "autograde", str(tmp_path / "class"), "--out",
+                 str(tmp_path / "out"), "--secret", SECRET, "--scheduler", "tcp://127.0.0.1:9"])
+    assert code == 1
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
+    assert not (tmp_path / "out" / ".work").exists()
+    assert not (tmp_path / "out" / ".state").exists()  # nothing was graded
+
+
 def test_a_failed_task_is_a_failed_grade_for_that_student_alone(tmp_path, monkeypatch, caplog):
     """map_tasks reports one task as failed: that student scores 0 ("failed", named in the
     log); the verdict is saved (the CSVs are checked against it) under a key the next run does

@@ -45,7 +45,7 @@ import nbformat
 
 from cnnkit._atomic import write_atomic
 from cnnkit._validate import check_int
-from cnnkit.grading import execute, feedback, handin, review, similarity
+from cnnkit.grading import execute, feedback, handin, remote, review, similarity
 from cnnkit.grading import sandbox as sandboxing
 from cnnkit.grading.course import (
     GradingError,
@@ -96,7 +96,7 @@ class _Settings:
     limits: sandboxing.Limits
     log: logging.Logger
     jobs: int = 1
-    scheduler: object = None  # a Dask scheduler address or ``distributed.Client``
+    scheduler: object = None  # a ``distributed.Client`` (``remote.connected``)
 
     def key(self) -> dict:
         return {"secret": fingerprint(self.secret), "sandbox": self.sandboxed,
@@ -372,8 +372,9 @@ def autograde(submissions: str | Path, out: str | Path = "build/grades", *,
     log, handler = _logger(result.log)
     try:
         settings = _settings(base, timeout, sandbox, secret, limits, log)
-        settings.jobs, settings.scheduler = jobs, scheduler
-        with _workspace(out) as work:
+        settings.jobs = jobs
+        with remote.connected(scheduler) as client, _workspace(out) as work:
+            settings.scheduler = client
             copies = _copy_submissions(found, work)
             _grade_lessons(base, names, students, copies, work, out, settings, result,
                            progress)
@@ -408,8 +409,8 @@ def _grade_lessons(base: Path, names: list[str], students: list[str], copies: di
     from tqdm.auto import tqdm
 
     lessons_ = [_load_lesson(base, name) for name in names]
-    where = (f"on the Dask cluster at {settings.scheduler}" if settings.scheduler is not None
-             else f"{settings.jobs} at once")
+    where = (f"on the Dask cluster at {settings.scheduler.scheduler.address}"
+             if settings.scheduler is not None else f"{settings.jobs} at once")
     settings.log.info("cnnkit.grading: lessons %s, students %s, %d s per cell, sandbox %s, "
                       "%s", names, students, settings.timeout, settings.sandboxed, where)
     with tqdm(total=len(names) * len(students), desc="grading", unit="notebook",
@@ -476,7 +477,6 @@ def _grade_on_cluster(lesson: _Lesson, todo: dict[str, tuple[Path, dict, Path]],
     "failed" verdict for that student (saved so that the CSVs can be checked, under a key the
     next run does not reuse), logged with the student's and the lesson's names."""
     from cnnkit.cluster import map_tasks
-    from cnnkit.grading import remote
 
     students = list(todo)
     tasks = [remote.task_for(lesson, s, todo[s][0], work, out, settings) for s in students]

@@ -18,9 +18,11 @@ system.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -30,9 +32,34 @@ import nbformat
 from cnnkit.grading import sandbox as sandboxing
 from cnnkit.grading.state import SavedVerdict
 
-__all__ = ["task_for", "grade_task", "verdict_of", "failed_verdict"]
+__all__ = ["connected", "task_for", "grade_task", "verdict_of", "failed_verdict"]
 
 _LOG = logging.getLogger("cnnkit.grading.remote")
+
+
+@contextlib.contextmanager
+def connected(scheduler: Any) -> Iterator[Any]:
+    """A ``distributed.Client`` for the whole run: ``scheduler`` itself if it is one (left
+    open), a new one for an address (closed at the end), None for None. An unreachable
+    address raises ``ConnectionError`` at once, before any reference solution runs."""
+    if scheduler is None or not isinstance(scheduler, str):
+        yield scheduler
+        return
+    from cnnkit import cluster
+
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - distributed ships with the instructor extra
+        raise ImportError("grading on a Dask cluster needs the distributed package: pip "
+                          "install 'cnnkit[instructor]'") from exc
+    try:
+        client = Client(scheduler, timeout=cluster.CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def task_for(lesson: Any, student: str, copy: Path, work: Path, out: Path,
