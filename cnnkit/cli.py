@@ -360,40 +360,50 @@ def _positive_mb(text: str) -> float:
     return value
 
 
-def _cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from cnnkit.report import check_runs, default_notebooks, is_up_to_date, plan_runs, run_report
+def _report_notebooks(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list:
+    """The notebooks ``cnnkit report`` was asked to run (default: the course's), checked."""
+    from cnnkit.report import default_notebooks
 
-    if args.notebooks:
-        notebooks = list(args.notebooks)
-        for nb in notebooks:
-            if not nb.exists():
-                parser.error(f"notebook not found: {nb}")
-            if not nb.is_file() or nb.suffix != ".ipynb":
-                parser.error(f"not a notebook (.ipynb file): {nb}")
-    else:
+    if not args.notebooks:
         try:
-            notebooks = default_notebooks()
+            return default_notebooks()
         except FileNotFoundError as exc:
             parser.error(str(exc))
+    for nb in args.notebooks:
+        if not nb.exists():
+            parser.error(f"notebook not found: {nb}")
+        if not nb.is_file() or nb.suffix != ".ipynb":
+            parser.error(f"not a notebook (.ipynb file): {nb}")
+    return list(args.notebooks)
 
+
+def _print_dry_run(runs: list, args: argparse.Namespace) -> None:
+    from cnnkit.report import is_up_to_date
+
+    fresh = 0
+    for spec in runs:
+        up_to_date = not args.force and is_up_to_date(spec, args.out)
+        fresh += up_to_date
+        state = "up to date" if up_to_date else "would run"
+        print(f"{state:<10}  {spec.run_id}  ({spec.describe()})  -> {spec.run_id}.html")
+    print(
+        f"{len(runs)} run{'s' if len(runs) != 1 else ''} into {args.out}, {fresh} up to "
+        "date; --dry-run: nothing executed or written"
+    )
+
+
+def _cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from cnnkit.report import check_runs, plan_runs, run_report
+
+    notebooks = _report_notebooks(args, parser)
     # Everything that can be wrong with the request is found here, before anything runs.
     try:
         runs = plan_runs(notebooks, args.parameters, mode=args.mode or "grid")
         check_runs(runs, args.out)
     except ValueError as exc:  # ParameterError, or two runs writing the same files
         parser.error(str(exc))
-
     if args.dry_run:
-        fresh = 0
-        for spec in runs:
-            up_to_date = not args.force and is_up_to_date(spec, args.out)
-            fresh += up_to_date
-            state = "up to date" if up_to_date else "would run"
-            print(f"{state:<10}  {spec.run_id}  ({spec.describe()})  -> {spec.run_id}.html")
-        print(
-            f"{len(runs)} run{'s' if len(runs) != 1 else ''} into {args.out}, {fresh} up to "
-            "date; --dry-run: nothing executed or written"
-        )
+        _print_dry_run(runs, args)
         return 0
 
     try:

@@ -1,8 +1,9 @@
 """Put the Colab install cell and badge at the top of every lesson (idempotent).
 
-The cell (deploy/colab/first_cell.ipy) does nothing where cnnkit is importable, and installs it
-where it is not (Colab). The badge opens the lesson in Colab, beside Binder's. Neither changes
-any stored output, so the notebooks need no re-execution.
+The cell (deploy/colab/first_cell.ipy, placed right after the parameters cell) does nothing
+where cnnkit is importable, and installs it where it is not (Colab). The badge opens the
+lesson in Colab, beside Binder's. Re-execute the notebooks afterwards (`make notebooks`) so
+their stored execution counts stay in order.
 
 Usage: python scripts/colab_cells.py [--check] [NOTEBOOK ...]
 (--check: exit 1 if a notebook lacks them)
@@ -45,11 +46,21 @@ def updated(nb, name: str) -> bool:
                     and MARK in c.get("metadata", {}).get("tags", [])), None)
     if install is None:
         install = nbformat.v4.new_code_cell(CELL, metadata={"tags": [MARK]})
-        nb.cells.insert(nb.cells.index(first_md) + 1, install)
         changed = True
     elif install.source != CELL:
         install.source = CELL
         changed = True
+    # Right after the parameters cell (papermill and the tests want that one first; it needs
+    # nothing installed), before the first cell that imports anything.
+    parameters = next(c for c in nb.cells if c.cell_type == "code"
+                      and "parameters" in c.get("metadata", {}).get("tags", []))
+    where = nb.cells.index(parameters) + 1
+    if install in nb.cells and nb.cells.index(install) != where:
+        nb.cells.remove(install)
+        where = nb.cells.index(parameters) + 1
+        changed = True
+    if install not in nb.cells:
+        nb.cells.insert(where, install)
     install.pop("id", None) if nb.nbformat_minor < 5 else None
     return changed
 

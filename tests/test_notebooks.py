@@ -93,3 +93,20 @@ def test_sanitize_file_is_valid():
     text = (ROOT / "tests" / "nbval_sanitize.cfg").read_text()
     sections = re.findall(r"^\[(.+)\]$", text, flags=re.M)
     assert sections and len(sections) == text.count("regex:") == text.count("replace:")
+
+
+def test_papermill_reads_every_parameter_and_its_help(notebook, caplog):
+    """papermill's inspector understands every line of the parameters cell (a comment with an
+    '=' in it, for instance, makes it skip the line), so `cnnkit report` sees each parameter's
+    allowed values."""
+    import papermill
+
+    path, nb = notebook
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names = [line.split("=")[0].strip() for line in cell.source.splitlines()
+             if "=" in line.split("#")[0]]
+    with caplog.at_level("WARNING"):
+        found = papermill.inspect_notebook(str(path))
+    assert "Unable to parse" not in caplog.text, caplog.text
+    assert list(found) == names
+    assert all(found[name]["help"] for name in names), f"{path.name}: a parameter lacks a comment"
