@@ -276,7 +276,7 @@ def test_trace_shapes_equal_a_real_forward(build, size):
     assert t.totals.trainable == sum(p.numel() for p in model.parameters())
 
 
-# --- seed 002: ResNet-50 on [10, 3, 224, 224] ---------------------------------------------------
+# --- the ResNet-50 shape notes: ResNet-50 on [10, 3, 224, 224] --------------------------------
 
 # The source's printout, first block of each stage: (output, weight) of its 1x1, 3x3 and 1x1
 # convolutions and of the projection (which it prints last)
