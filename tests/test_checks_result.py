@@ -2,8 +2,10 @@
 and the mean/std contract of lessons 4 and 5 (cnnkit.checks._stats)."""
 
 import numpy as np
+import pytest
 import torch
 
+from cnnkit import checks
 from cnnkit.checks._result import CheckResult, compare
 from cnnkit.checks._stats import reference_stats, stats_failure
 
@@ -130,3 +132,25 @@ def test_statistics_failure_names_the_value_and_the_mistake():
     wrong_count = stats_failure((mean[:1], std[:1]), images, where="w")
     assert wrong_count.message == ("w: mean has 1 values, expected one value per channel (2): "
                                    "you averaged over the channels too")
+
+
+def _stats(correction=0, scale=255.0, dtype=torch.float64):
+    def fn(images):
+        x = images.to(dtype) / scale
+        return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3), correction=correction)
+
+    return fn
+
+
+@pytest.mark.parametrize("check", [checks.check_mean_std, checks.check_channel_stats],
+                         ids=["lesson4", "lesson5"])
+def test_both_statistics_checks_grade_by_one_contract(check):
+    assert check(_stats())
+    assert check(_stats(dtype=torch.float32))  # float32 arithmetic is close enough
+    sample = check(_stats(correction=1))
+    assert not sample and "the sample std" in sample.message
+    pixels = check(_stats(scale=1.0))
+    assert not pixels and "divide by 255" in pixels.message
+    assert not check(lambda images: (_stats()(images)[0], None))
+    for blank in (None, lambda images: None):
+        assert check(blank).message.startswith("not attempted")

@@ -6,12 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cnnkit.checks._result import (
-    CheckResult,
-    _as_floats,
-    _call,
-    _not_attempted,
-)
+from cnnkit.checks._result import CheckResult, _call, _not_attempted, compare
+from cnnkit.checks._stats import check_stats_fn
 
 __all__ = [
     "check_cifar_loaders",
@@ -77,11 +73,6 @@ def _tensor(value):
         return None
 
 
-def _close(got, expected, tol: float = 1e-6) -> bool:
-    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    return got.shape == expected.shape and bool(np.allclose(got, expected, rtol=1e-5, atol=tol))
-
-
 def _channel_stats_cases(rng) -> list[tuple[str, object]]:
     """(description, uint8 images (N, C, H, W)): a synthetic CIFAR batch, then random batches
     whose channels differ (tiny ones too, where N - 1 and N differ)."""
@@ -106,63 +97,14 @@ def check_channel_stats(fn: Callable, seed: int = 0) -> CheckResult:
     images: uint8 tensor (N, C, H, W), pixels 0..255. mean, std: C values each (tuple, array or
     tensor), in [0, 1] units (pixel / 255), over all N * H * W pixels of each channel; std is
     the population standard deviation. Compared with :class:`cnnkit.data.ImageDataset`'s
-    ``mean()`` / ``std()``.
+    ``mean()`` / ``std()``: the contract of ``cnnkit.checks._stats``, lesson 4's too.
     """
     if fn is None:
         return _not_attempted("write the function")
-    import torch
-
-    from cnnkit.data import ImageDataset
-
     cases = _channel_stats_cases(np.random.default_rng(seed))
-    for where, images in cases:
-        n, c = images.shape[:2]
-        ds = ImageDataset(images, torch.zeros(n, dtype=torch.int64), ("x",), "check")
-        mean, std = np.array(ds.mean()), np.array(ds.std())
-        got, failure = _call(fn, images.clone(), where=where)
-        if failure is not None:
-            return failure
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            return CheckResult(False, f"{where}: return a pair (mean, std); got "
-                                      f"{type(got).__name__}")
-        got_mean, got_std = (_as_floats(v) for v in got)
-        if got_mean is None or got_std is None:
-            return CheckResult(False, f"{where}: mean and std must be numbers, one per channel")
-        for name, values in (("mean", got_mean), ("std", got_std)):
-            if len(values) != c:
-                if len(values) == 1:
-                    hint = "you averaged over the channels too"
-                elif len(values) == n:
-                    hint = "that is one value per image: reduce over N, H and W together"
-                else:
-                    hint = "reduce over every axis but the channel axis"
-                return CheckResult(False, f"{where}: {name} has {len(values)} values, expected "
-                                          f"one per channel ({c}): {hint}")
-        x = images.numpy().astype(np.float64) / 255
-        if not _close(got_mean, mean):
-            if _close(got_mean, mean * 255, 1e-4):
-                hint = "pixels are 0..255: give the statistics in [0, 1] units (divide by 255)"
-            elif _close(got_mean, np.full(c, x.mean())):
-                hint = "every channel got the mean of all channels: keep the channel axis"
-            else:
-                hint = "average over N, H and W, once per channel"
-            return CheckResult(False, f"{where}: the mean is wrong; {hint}")
-        if not _close(got_std, std):
-            sample = x.std(axis=(0, 2, 3), ddof=1)
-            per_image = x.std(axis=(2, 3)).mean(axis=0)
-            if _close(got_std, std * 255, 1e-4):
-                hint = "pixels are 0..255: give the statistics in [0, 1] units (divide by 255)"
-            elif _close(got_std, sample):
-                hint = ("that is the sample std (divides by M - 1): use the population std "
-                        "(torch: correction=0, numpy: the default ddof=0)")
-            elif _close(got_std, per_image):
-                hint = ("that is the mean of per-image stds, a smaller quantity: take the std "
-                        "over all pixels of a channel at once")
-            elif _close(got_std, np.full(c, x.std())):
-                hint = "every channel got the std of all channels: keep the channel axis"
-            else:
-                hint = "the std over N, H and W of each channel, around that channel's mean"
-            return CheckResult(False, f"{where}: the std is wrong; {hint}")
+    failure = check_stats_fn(fn, cases, todo="write the function")
+    if failure is not None:
+        return failure
     return CheckResult(True, f"right on {len(cases)} batches: per-channel mean and population "
                              "std, as ImageDataset.mean() / std()")
 
@@ -208,6 +150,81 @@ def _crop_flip_cases(rng):
     return cases
 
 
+def _crop_flip_output(fn: Callable, x, generator, where: str):
+    """(fn(x, generator), None), or (None, the failure): what it raised, that it changed x,
+    or that its result is not a tensor of x's shape and dtype."""
+    import torch
+
+    original = x.clone()
+    got, failure = _call(fn, x, generator, where=where)
+    if failure is not None:
+        return None, failure
+    if not torch.equal(x, original):
+        return None, CheckResult(False, f"{where}: your function changed its input x: work on "
+                                        "a new tensor (the loader's batch must stay as it was)")
+    if not isinstance(got, torch.Tensor):
+        return None, CheckResult(False, f"{where}: return a torch tensor; got "
+                                        f"{type(got).__name__}")
+    n, c, h, w = x.shape
+    if tuple(got.shape) != tuple(x.shape):
+        padded = (n, c, h + 2 * _PAD, w + 2 * _PAD)
+        hint = (": you padded but did not crop back to H x W" if tuple(got.shape) == padded
+                else "")
+        return None, CheckResult(False, f"{where}: output shape {tuple(got.shape)}, expected "
+                                        f"the input's{hint}")
+    if got.dtype != x.dtype:
+        return None, CheckResult(False, f"{where}: output dtype {got.dtype}, expected the "
+                                        f"input's ({x.dtype})")
+    return got, None
+
+
+def _not_a_crop(x, out, top, where: str) -> CheckResult | None:
+    """The failure for the first image of ``out`` that is no crop of its padded input (``top``
+    -1 there, from :func:`_match_crops`), flipped or not; None when every image is one."""
+    import torch
+
+    missing = torch.nonzero(top < 0).flatten()
+    if not len(missing):
+        return None
+    i = int(missing[0])
+    t, _, _ = _match_crops(x[i:i + 1], out[i:i + 1].flip(-2))
+    hint = ("; it is flipped upside down: a horizontal flip mirrors the last axis (W)"
+            if t[0] >= 0 else "")
+    return CheckResult(False, f"{where}: image {i} is not a crop (offsets 0..8) of the input "
+                              f"padded by 4 zeros on every side, flipped left-right or "
+                              f"not{hint}")
+
+
+def _crop_statistics_failure(top, left, flip, where: str) -> CheckResult | None:
+    """Over a big batch: about half the images flipped, an offset per image, drawn
+    independently, each of 0..8 taken. None when so."""
+    import torch
+
+    n = len(top)
+    flipped = int(flip.sum())
+    if flipped in (0, n):
+        return CheckResult(False, f"{where}: {'every' if flipped else 'no'} image was flipped: "
+                                  "flip each image on its own, with probability 1/2")
+    if not 0.35 * n <= flipped <= 0.65 * n:
+        return CheckResult(False, f"{where}: {flipped} of {n} images flipped; with probability "
+                                  "1/2 it should be about half")
+    if len(set(zip(top.tolist(), left.tolist(), strict=True))) == 1:
+        return CheckResult(False, f"{where}: every image got the same crop offset: draw an "
+                                  "offset per image, not one for the batch")
+    if torch.equal(top, left):
+        return CheckResult(False, f"{where}: the vertical and horizontal offsets are always "
+                                  "equal: draw them independently")
+    for name, offsets in (("top", top), ("left", left)):
+        counts = torch.bincount(offsets, minlength=2 * _PAD + 1)
+        if int(counts.min()) < 5:
+            used = sorted(set(offsets.tolist()))
+            hint = " (torch.randint's high is exclusive)" if used == list(range(2 * _PAD)) else ""
+            return CheckResult(False, f"{where}: over {n} images the {name} offsets in the "
+                                      f"padded image took only the values {used}, expected "
+                                      f"each of 0..8 about equally often{hint}")
+    return None
+
+
 def check_crop_flip(fn: Callable, seed: int = 0) -> CheckResult:
     """Check ``fn(x, generator) -> out``: the CIFAR augmentation, per image: pad by 4 zeros,
     crop back to H x W at a random offset, flip left-right with probability 1/2.
@@ -224,37 +241,15 @@ def check_crop_flip(fn: Callable, seed: int = 0) -> CheckResult:
 
     cases = _crop_flip_cases(np.random.default_rng(seed))
     for k, (where, x, statistics) in enumerate(cases):
-        original = x.clone()
-        got, failure = _call(fn, x, torch.Generator().manual_seed(seed * 100 + k), where=where)
+        got, failure = _crop_flip_output(fn, x, torch.Generator().manual_seed(seed * 100 + k),
+                                         where)
         if failure is not None:
             return failure
-        if not torch.equal(x, original):
-            return CheckResult(False, f"{where}: your function changed its input x: work on a "
-                                      "new tensor (the loader's batch must stay as it was)")
-        if not isinstance(got, torch.Tensor):
-            return CheckResult(False, f"{where}: return a torch tensor; got "
-                                      f"{type(got).__name__}")
-        n, c, h, w = x.shape
-        if tuple(got.shape) != tuple(x.shape):
-            padded = (n, c, h + 2 * _PAD, w + 2 * _PAD)
-            hint = (": you padded but did not crop back to H x W" if tuple(got.shape) == padded
-                    else "")
-            return CheckResult(False, f"{where}: output shape {tuple(got.shape)}, expected the "
-                                      f"input's{hint}")
-        if got.dtype != x.dtype:
-            return CheckResult(False, f"{where}: output dtype {got.dtype}, expected the input's "
-                                      f"({x.dtype})")
-        out = got.detach().cpu().to(torch.float64)
-        top, left, flip = _match_crops(x.to(torch.float64), out)
-        missing = torch.nonzero(top < 0).flatten()
-        if len(missing):
-            i = int(missing[0])
-            t, _, _ = _match_crops(x.to(torch.float64)[i:i + 1], out[i:i + 1].flip(-2))
-            hint = ("; it is flipped upside down: a horizontal flip mirrors the last axis (W)"
-                    if t[0] >= 0 else "")
-            return CheckResult(False, f"{where}: image {i} is not a crop (offsets 0..8) of the "
-                                      f"input padded by 4 zeros on every side, flipped "
-                                      f"left-right or not{hint}")
+        x64, out = x.to(torch.float64), got.detach().cpu().to(torch.float64)
+        top, left, flip = _match_crops(x64, out)
+        failure = _not_a_crop(x64, out, top, where)
+        if failure is not None:
+            return failure
         again, failure = _call(fn, x, torch.Generator().manual_seed(seed * 100 + k), where=where)
         if failure is not None:
             return failure
@@ -262,31 +257,9 @@ def check_crop_flip(fn: Callable, seed: int = 0) -> CheckResult:
             return CheckResult(False, f"{where}: the same seed gave a different batch: draw "
                                       "every random number from the generator passed in "
                                       "(generator=generator), so a seeded run repeats")
-        if not statistics:
-            continue
-        flipped = int(flip.sum())
-        if flipped in (0, n):
-            return CheckResult(False, f"{where}: {'every' if flipped else 'no'} image was "
-                                      "flipped: flip each image on its own, with probability "
-                                      "1/2")
-        if not 0.35 * n <= flipped <= 0.65 * n:
-            return CheckResult(False, f"{where}: {flipped} of {n} images flipped; with "
-                                      "probability 1/2 it should be about half")
-        if len(set(zip(top.tolist(), left.tolist(), strict=True))) == 1:
-            return CheckResult(False, f"{where}: every image got the same crop offset: draw an "
-                                      "offset per image, not one for the batch")
-        if torch.equal(top, left):
-            return CheckResult(False, f"{where}: the vertical and horizontal offsets are always "
-                                      "equal: draw them independently")
-        for name, offsets in (("top", top), ("left", left)):
-            counts = torch.bincount(offsets, minlength=2 * _PAD + 1)
-            if int(counts.min()) < 5:
-                used = sorted(set(offsets.tolist()))
-                hint = (" (torch.randint's high is exclusive)"
-                        if used == list(range(2 * _PAD)) else "")
-                return CheckResult(False, f"{where}: over {n} images the {name} offsets in the "
-                                          f"padded image took only the values {used}, expected "
-                                          f"each of 0..8 about equally often{hint}")
+        failure = _crop_statistics_failure(top, left, flip, where) if statistics else None
+        if failure is not None:
+            return failure
     return CheckResult(True, f"right on {len(cases)} batches: every image a crop of its zero-"
                              "padded input, offsets 0..8 per image, about half flipped, "
                              "reproducible from the generator")
@@ -362,6 +335,14 @@ def _grayscale_cases(rng):
     ]
 
 
+def _gray_mistakes(x):
+    """(gray, hint) of the usual mistakes on RGB ``x`` (N, 3, H, W), computed when asked for."""
+    from cnnkit.synthetic import luminance
+
+    yield x.mean(1, keepdim=True), "that is the plain average of R, G and B: weight them by luma"
+    yield luminance(x.flip(1)), "the weights are in reverse order: channel 0 is red, 2 is blue"
+
+
 def check_grayscale(fn: Callable, seed: int = 0) -> CheckResult:
     """Check ``fn(x) -> gray``: x float (N, 3, H, W) RGB in [0, 1] -> (N, 1, H, W), the ITU-R
     601-2 luma ``0.299 R + 0.587 G + 0.114 B`` (what PIL and torchvision compute), compared
@@ -394,17 +375,13 @@ def check_grayscale(fn: Callable, seed: int = 0) -> CheckResult:
                 hint = ": return the one gray channel"
             return CheckResult(False, f"{where}: output shape {tuple(out.shape)}, expected "
                                       f"{(n, 1, h, w)}{hint}")
-        expected = luminance(x).to(torch.float64)
         # torchvision weighs red 0.2989: allow that rounding, nothing coarser
-        if not torch.allclose(out, expected, atol=2e-4):
-            x64 = x.to(torch.float64)
-            if torch.allclose(out, x64.mean(1, keepdim=True), atol=1e-6):
-                hint = "that is the plain average of R, G and B: weight them by luma"
-            elif torch.allclose(out, luminance(x.flip(1)).to(torch.float64), atol=1e-6):
-                hint = "the weights are in reverse order: channel 0 is red, 2 is blue"
-            else:
-                hint = "0.299 of red, 0.587 of green, 0.114 of blue, pixel by pixel"
-            return CheckResult(False, f"{where}: wrong gray values; {hint}")
+        failure = compare(out, luminance(x), atol=2e-4, what="gray",
+                          where=f"{where}: wrong gray values", variants=_gray_mistakes(x),
+                          otherwise="0.299 of red, 0.587 of green, 0.114 of blue, pixel by "
+                                    "pixel")
+        if failure is not None:
+            return failure
     return CheckResult(True, f"right on {len(cases)} batches: the ITU-R 601-2 luma, as PIL and "
                              "torchvision compute it")
 

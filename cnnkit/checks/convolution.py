@@ -16,6 +16,7 @@ from cnnkit.checks._result import (
     _index_text,
     _not_attempted,
     _off_by_one,
+    compare,
 )
 
 __all__ = [
@@ -131,14 +132,9 @@ def check_conv_single(fn: Callable, seed: int = 0, with_stride: bool = True) -> 
         got, failure = _call(fn, image.copy(), kernel.copy(), *args, where=where)
         if failure is not None:
             return failure
-        got = np.asarray(got)
-        if got.shape != expected.shape:
-            return CheckResult(False, f"{where}: output shape {got.shape}, expected "
-                                      f"{expected.shape}")
-        if not np.allclose(got, expected, atol=1e-9):
-            i, j = np.unravel_index(np.argmax(np.abs(got - expected)), got.shape)
-            return CheckResult(False, f"{where}: out[{i}, {j}] = {got[i, j]:.4g}, expected "
-                                      f"{expected[i, j]:.4g}")
+        failure = compare(got, expected, atol=1e-9, where=where)
+        if failure is not None:
+            return failure
     return CheckResult(True, f"matches the reference on {len(cases)} cases "
                              f"({'strides, ' if with_stride else ''}padding, non-square shapes)")
 
@@ -238,30 +234,46 @@ def check_conv(fn: Callable, seed: int = 0) -> CheckResult:
                              as_array=True)
         if failure is not None:
             return failure
-        if got.shape != expected.shape:
-            return CheckResult(False, f"{where}: output shape {got.shape}, expected "
-                                      f"{expected.shape} (N, F, Ho, Wo)"
-                                      + ("; off by one in the size formula "
-                                         "floor((n + 2p - k) / s) + 1"
-                                         if _off_by_one(got.shape, expected.shape) else ""))
-        if not np.allclose(got, expected, atol=1e-9):
-            index = _first_difference(got, expected)
-            hint = ""
-            flipped = conv.conv2d(x, w[:, :, ::-1, ::-1], b, stride=stride, padding=padding)
-            if np.allclose(got, expected - b[None, :, None, None], atol=1e-9):
-                hint = "; the bias b[f] is missing"
-            elif np.allclose(got, flipped, atol=1e-9):
-                hint = ("; the kernel is flipped: a CNN layer cross-correlates (lesson 1, "
-                        "section 1)")
-            return CheckResult(False, f"{where}: out[{_index_text(index)}] = {got[index]:.4g}, "
-                                      f"expected {expected[index]:.4g}{hint}")
+        failure = compare(got, expected, atol=1e-9, where=where,
+                          shape_hint=_conv_shape_hint(expected.shape),
+                          variants=_conv_mistakes(x, w, b, stride, padding))
+        if failure is not None:
+            return failure
     return CheckResult(True, f"matches the reference on {len(cases)} cases (batches, channels, "
                              "filters, strides, padding)")
+
+
+def _conv_shape_hint(expected: tuple[int, ...]) -> Callable[[tuple[int, ...]], str]:
+    """What to add to "output shape ..., expected ..." for a convolution layer's output."""
+    def hint(shape: tuple[int, ...]) -> str:
+        return " (N, F, Ho, Wo)" + ("; off by one in the size formula floor((n + 2p - k) / s) + 1"
+                                    if _off_by_one(shape, expected) else "")
+
+    return hint
+
+
+def _conv_mistakes(x, w, b, stride: int, padding: int):
+    """(output, hint) of a convolution layer's usual mistakes, computed when asked for."""
+    yield conv.conv2d(x, w, stride=stride, padding=padding), "the bias b[f] is missing"
+    yield (conv.conv2d(x, w[:, :, ::-1, ::-1], b, stride=stride, padding=padding),
+           "the kernel is flipped: a CNN layer cross-correlates (lesson 1, section 1)")
 
 
 def check_conv_layer(fn: Callable, seed: int = 0) -> CheckResult:
     """:func:`check_conv` under the name lesson 1's graded exercise uses."""
     return check_conv(fn, seed)
+
+
+def _conv_backward_cases(seed: int) -> list[tuple]:
+    """(dout, x, w, stride, padding, where) for the backward checks: the layer cases, each with
+    a random upstream gradient dout (N, F, Ho, Wo)."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for x, w, _, stride, padding in _conv_layer_cases(rng):
+        dout = rng.standard_normal(conv.conv2d(x, w, stride=stride, padding=padding).shape)
+        cases.append((dout, x, w, stride, padding,
+                      f"x {x.shape}, w {w.shape}, stride={stride}, padding={padding}"))
+    return cases
 
 
 def check_conv_backward_dw_db(fn: Callable, seed: int = 0) -> CheckResult:
@@ -273,12 +285,9 @@ def check_conv_backward_dw_db(fn: Callable, seed: int = 0) -> CheckResult:
     """
     if fn is None:
         return _not_attempted("write the function")
-    rng = np.random.default_rng(seed)
-    cases = _conv_layer_cases(rng)
-    for x, w, _, stride, padding in cases:
-        dout = rng.standard_normal(conv.conv2d(x, w, stride=stride, padding=padding).shape)
+    cases = _conv_backward_cases(seed)
+    for dout, x, w, stride, padding, where in cases:
         _, dw_ref, db_ref = conv.conv2d_backward(dout, x, w, stride=stride, padding=padding)
-        where = f"x {x.shape}, w {w.shape}, stride={stride}, padding={padding}"
         result, failure = _call(fn, dout.copy(), x.copy(), w.copy(), stride, padding, where=where)
         if failure is not None:
             return failure
@@ -286,17 +295,22 @@ def check_conv_backward_dw_db(fn: Callable, seed: int = 0) -> CheckResult:
             return CheckResult(False, f"{where}: return a pair (dw, db); got "
                                       f"{type(result).__name__}")
         for name, got, expected in (("db", result[1], db_ref), ("dw", result[0], dw_ref)):
-            got = np.asarray(got, dtype=np.float64)
-            if got.shape != expected.shape:
-                hint = " (sum over the images too)" if name == "db" and got.ndim == 2 else ""
-                return CheckResult(False, f"{where}: {name} has shape {got.shape}, expected "
-                                          f"{expected.shape}{hint}")
-            if not np.allclose(got, expected, atol=1e-8):
-                index = _first_difference(got, expected)
-                return CheckResult(False, f"{where}: {name}[{_index_text(index)}] = "
-                                          f"{got[index]:.4g}, expected {expected[index]:.4g}")
+            failure = compare(got, expected, atol=1e-8, what=name, where=where,
+                              shape_hint=_db_shape_hint if name == "db" else "")
+            if failure is not None:
+                return failure
     return CheckResult(True, f"dw and db match the reference on {len(cases)} cases (strides, "
                              "padding, several images)")
+
+
+def _db_shape_hint(shape: tuple[int, ...]) -> str:
+    return " (sum over the images too)" if len(shape) == 2 else ""
+
+
+def _dx_mistakes(dout, x, w, stride: int, padding: int):
+    """(dx, hint) of the input gradient's usual mistake, computed when asked for."""
+    yield (conv.conv2d_backward(dout, x, w[:, :, ::-1, ::-1], stride=stride, padding=padding)[0],
+           "the kernel is used unflipped: dx is a full *convolution* of dout with w")
 
 
 def check_conv_backward_dx(fn: Callable, seed: int = 0) -> CheckResult:
@@ -309,30 +323,20 @@ def check_conv_backward_dx(fn: Callable, seed: int = 0) -> CheckResult:
     """
     if fn is None:
         return _not_attempted("write the function")
-    rng = np.random.default_rng(seed)
-    cases = _conv_layer_cases(rng)
-    for x, w, _, stride, padding in cases:
-        dout = rng.standard_normal(conv.conv2d(x, w, stride=stride, padding=padding).shape)
+    cases = _conv_backward_cases(seed)
+    for dout, x, w, stride, padding, where in cases:
         expected = conv.conv2d_backward(dout, x, w, stride=stride, padding=padding)[0]
-        where = f"x {x.shape}, w {w.shape}, stride={stride}, padding={padding}"
         got, failure = _call(fn, dout.copy(), x.copy(), w.copy(), stride, padding, where=where,
                              as_array=True)
         if failure is not None:
             return failure
-        if got.shape != expected.shape:
-            hint = (" (drop the rows and columns that fell in the padding)"
-                    if got.shape[:2] == x.shape[:2] and got.ndim == 4 and padding else "")
-            return CheckResult(False, f"{where}: dx has shape {got.shape}, expected "
-                                      f"{expected.shape}, the shape of x{hint}")
-        if not np.allclose(got, expected, atol=1e-8):
-            index = _first_difference(got, expected)
-            unflipped = conv.conv2d_backward(dout, x, w[:, :, ::-1, ::-1], stride=stride,
-                                             padding=padding)[0]
-            hint = ("; the kernel is used unflipped: dx is a full *convolution* of dout with "
-                    "w" if np.allclose(got, unflipped, atol=1e-8) and
-                    not np.allclose(unflipped, expected, atol=1e-8) else "")
-            return CheckResult(False, f"{where}: dx[{_index_text(index)}] = {got[index]:.4g}, "
-                                      f"expected {expected[index]:.4g}{hint}")
+        padding_hint = (" (drop the rows and columns that fell in the padding)"
+                        if got.shape[:2] == x.shape[:2] and got.ndim == 4 and padding else "")
+        failure = compare(got, expected, atol=1e-8, what="dx", where=where,
+                          shape_hint=f", the shape of x{padding_hint}",
+                          variants=_dx_mistakes(dout, x, w, stride, padding))
+        if failure is not None:
+            return failure
     return CheckResult(True, f"dx matches the reference on {len(cases)} cases (strides, "
                              "padding, channels, several images)")
 

@@ -12,9 +12,8 @@ from cnnkit.checks._result import (
     _as_floats,
     _call,
     _check_answers,
-    _first_difference,
-    _index_text,
     _not_attempted,
+    compare,
 )
 
 __all__ = [
@@ -283,6 +282,17 @@ def _input_major(weight: np.ndarray, table: np.ndarray) -> np.ndarray:
     return weight[order]
 
 
+def _table_conv_mistakes(x, weight, bias, table):
+    """(output, hint) of the table convolution's usual mistakes, computed when asked for."""
+    yield (_table_conv_reference(x, weight, 0 * bias, table),
+           "add bias[j] to every unit of output map j")
+    yield (_table_conv_reference(x, weight[:, ::-1, ::-1].copy(), bias, table),
+           "no kernel flip: CNN layers cross-correlate")
+    yield (_table_conv_reference(x, _input_major(weight, table), bias, table),
+           "the links are numbered by output map first (column by column of the table), then "
+           "input map")
+
+
 def check_table_conv(fn: Callable, seed: int = 0) -> CheckResult:
     """Check ``fn(x, weight, bias, table) -> out``: the forward pass of a partially connected
     convolution (LeNet-5's C3), as ``cnnkit.models.TableConv2d``.
@@ -303,24 +313,11 @@ def check_table_conv(fn: Callable, seed: int = 0) -> CheckResult:
                              where=where, as_array=True)
         if failure is not None:
             return failure
-        if got.shape != expected.shape:
-            return CheckResult(False, f"{where}: output shape {got.shape}, expected "
-                                      f"{expected.shape} (N, C_out, H - kh + 1, W - kw + 1)")
-        if np.allclose(got, expected, atol=1e-8):
-            continue
-        variants = [
-            (_table_conv_reference(x, weight, 0 * bias, table),
-             "add bias[j] to every unit of output map j"),
-            (_table_conv_reference(x, weight[:, ::-1, ::-1].copy(), bias, table),
-             "no kernel flip: CNN layers cross-correlate"),
-            (_table_conv_reference(x, _input_major(weight, table), bias, table),
-             "the links are numbered by output map first (column by column of the table), "
-             "then input map"),
-        ]
-        hint = next((text for v, text in variants if np.allclose(got, v, atol=1e-8)), "")
-        index = _first_difference(got, expected)
-        return CheckResult(False, f"{where}: out[{_index_text(index)}] = {got[index]:.4g}, "
-                                  f"expected {expected[index]:.4g}" + (f"; {hint}" if hint else ""))
+        failure = compare(got, expected, atol=1e-8, where=where,
+                          shape_hint=" (N, C_out, H - kh + 1, W - kw + 1)",
+                          variants=_table_conv_mistakes(x, weight, bias, table))
+        if failure is not None:
+            return failure
     return CheckResult(True, f"matches TableConv2d on {len(cases)} cases, C3 with Table I "
                              "included")
 
@@ -373,22 +370,16 @@ def check_rbf_penalties(fn: Callable, seed: int = 0) -> CheckResult:
         got, failure = _call(fn, f6.copy(), protos.copy(), where=where, as_array=True)
         if failure is not None:
             return failure
-        if got.shape != expected.shape:
-            hint = (" (one row per input, one column per prototype)"
-                    if got.shape == expected.T.shape else " (N, K)")
-            return CheckResult(False, f"{where}: penalties have shape {got.shape}, expected "
-                                      f"{expected.shape}{hint}")
-        if np.allclose(got, expected, atol=1e-9):
-            continue
-        variants = [(-expected, "a penalty is the squared distance itself, >= 0 (EuclideanRBF "
-                                "returns minus it as a score)"),
-                    (np.sqrt(expected), "the squared distance: no square root"),
-                    (expected / f6.shape[1], "sum over the features, not the mean")]
-        hint = next((text for v, text in variants if np.allclose(got, v, atol=1e-9)), "")
-        index = _first_difference(got, expected)
-        return CheckResult(False, f"{where}: penalties[{_index_text(index)}] = "
-                                  f"{got[index]:.4g}, expected {expected[index]:.4g}"
-                                  + (f"; {hint}" if hint else ""))
+        failure = compare(got, expected, atol=1e-9, what="penalties", where=where,
+                          shape_hint=(" (one row per input, one column per prototype)"
+                                      if got.shape == expected.T.shape else " (N, K)"),
+                          variants=[(-expected, "a penalty is the squared distance itself, >= 0 "
+                                                "(EuclideanRBF returns minus it as a score)"),
+                                    (np.sqrt(expected), "the squared distance: no square root"),
+                                    (expected / f6.shape[1], "sum over the features, not the "
+                                                             "mean")])
+        if failure is not None:
+            return failure
     return CheckResult(True, f"penalties match EuclideanRBF on {len(cases)} cases")
 
 
@@ -468,13 +459,14 @@ def _modern_output(model, x) -> CheckResult | None:
 
 def _modern_parameters(params, reference) -> CheckResult | None:
     """None if the trainable tensors match the reference's in count and shapes, else why not."""
+    from cnnkit.inspect.parameters import count_parameters
     from cnnkit.models import LeNet5
 
     ref_params = list(reference.parameters())
-    count = sum(p.numel() for p in params)
-    if count != sum(p.numel() for p in ref_params):
+    count = sum(p.numel() for p in params)  # (params: a list of tensors, not a module)
+    if count != count_parameters(reference):
         hint = ""
-        if count == sum(p.numel() for p in LeNet5(padding=0).parameters()):
+        if count == count_parameters(LeNet5(padding=0)):
             hint = " (the first convolution needs padding 2: 28x28 maps, as from 32x32)"
         return CheckResult(False, f"{count:,} trainable parameters; that is not the modern "
                                   f"LeNet-5's count{hint}")
@@ -501,6 +493,7 @@ def check_modern_lenet5(fn: Callable, seed: int = 0) -> CheckResult:
     import torch
     from torch import nn
 
+    from cnnkit.inspect.parameters import count_parameters
     from cnnkit.models import LeNet5, LeNet5Classic
 
     model, failure = _call(fn, where="build_lenet5()")
@@ -522,13 +515,13 @@ def check_modern_lenet5(fn: Callable, seed: int = 0) -> CheckResult:
     with torch.no_grad():
         for p, q in zip(params, reference.parameters(), strict=True):
             p.copy_(q)
-        out = model(x)
-        if not torch.allclose(out, reference(x), atol=1e-5):
-            hint = next((text for v, text in variants
-                         if torch.allclose(out, v(x), atol=1e-5)), "check the order of the "
-                        "layers: conv, ReLU, pool twice, then flatten and the three linear layers")
-            return CheckResult(False, "with the reference's weights copied in, the logits "
-                                      f"differ: {hint}")
-    count = sum(p.numel() for p in params)
+        failure = compare(model(x), reference(x), atol=1e-5, what="logits",
+                          where="with the reference's weights copied in, the logits differ",
+                          variants=((v(x), text) for v, text in variants),
+                          otherwise="check the order of the layers: conv, ReLU, pool twice, "
+                                    "then flatten and the three linear layers")
+    if failure is not None:
+        return failure
+    count = count_parameters(model, trainable=True)
     return CheckResult(True, f"(N, 1, 28, 28) -> (N, 10), {count:,} trainable parameters, and "
                              "the same logits as cnnkit.models.LeNet5 with the same weights")

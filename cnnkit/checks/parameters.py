@@ -30,6 +30,8 @@ def check_param_count(layer, answer) -> CheckResult:
     """
     from torch import nn
 
+    from cnnkit.inspect.parameters import count_parameters
+
     if not isinstance(layer, nn.Module):
         return CheckResult(False, f"layer must be a torch.nn.Module; got {type(layer).__name__}")
     if answer is None:
@@ -41,13 +43,13 @@ def check_param_count(layer, answer) -> CheckResult:
         return CheckResult(False, f"answer must be a whole number; got {answer!r}")
     name = _describe(layer)
     params = list(layer.named_parameters())
-    trainable = _count((n, p) for n, p in params if p.requires_grad)
+    trainable = count_parameters(layer, trainable=True)
     if answer == trainable:
         return CheckResult(True, f"{name}: right, {trainable:,} trainable parameters")
     biases = _count((n, p) for n, p in params if p.requires_grad and n.endswith("bias"))
     running = _count((n, b) for n, b in layer.named_buffers()
                      if n.endswith(("running_mean", "running_var")))
-    frozen = _count((n, p) for n, p in params if not p.requires_grad)
+    frozen = count_parameters(layer, trainable=False)
     if biases and answer == trainable - biases:
         hint = "the biases are missing (one per output channel or unit)"
     elif running and answer in (trainable + running, trainable + running - biases):

@@ -11,10 +11,10 @@ from cnnkit.checks._result import (
     CheckResult,
     _call,
     _check_answers,
-    _first_difference,
     _index_text,
     _not_attempted,
     _off_by_one,
+    compare,
 )
 
 __all__ = [
@@ -94,13 +94,9 @@ def check_pool_single(fn: Callable, seed: int = 0, with_stride: bool = True) -> 
             got, failure = _call(fn, image.copy(), size, *args, where=where, as_array=True)
             if failure is not None:
                 return failure
-            if got.shape != expected.shape:
-                return CheckResult(False, f"{where}: output shape {got.shape}, expected "
-                                          f"{expected.shape}")
-            if not np.allclose(got, expected, atol=1e-9):
-                i, j = _first_difference(got, expected)
-                return CheckResult(False, f"{where}: out[{i}, {j}] = {got[i, j]:.4g}, expected "
-                                          f"{expected[i, j]:.4g}")
+            failure = compare(got, expected, atol=1e-9, where=where)
+            if failure is not None:
+                return failure
             checked += 1
     return CheckResult(True, f"max and average pooling match the reference on {checked} cases "
                              f"(odd sizes, negative values{', strides' if with_stride else ''})")
@@ -116,6 +112,24 @@ def _pool_layer_cases(rng) -> list[tuple[np.ndarray, int, int]]:
         H, W = (int(v) for v in rng.integers(k, 10, size=2))
         cases.append((rng.standard_normal((N, C, H, W)), k, int(rng.integers(1, 4))))
     return cases
+
+
+def _pool_shape_hint(x, k: int, s: int, reference: Callable
+                     ) -> Callable[[tuple[int, ...]], str]:
+    """What to add to "output shape ..., expected ..." for ``reference(x, k, s)``'s shape: the
+    stride ignored or a size off by one."""
+    def hint(shape: tuple[int, ...]) -> str:
+        if s != k and shape == reference(x, k, k).shape:
+            mistake = "; the windows moved by kernel_size, not by stride"
+        elif s != 1 and shape == reference(x, k, 1).shape:
+            mistake = "; the windows moved by 1, not by stride"
+        elif _off_by_one(shape, reference(x, k, s).shape):
+            mistake = "; off by one in the size formula floor((n - k) / s) + 1"
+        else:
+            mistake = ""
+        return " (N, C, Ho, Wo)" + mistake
+
+    return hint
 
 
 def check_pool(fn: Callable, seed: int = 0) -> CheckResult:
@@ -138,23 +152,12 @@ def check_pool(fn: Callable, seed: int = 0) -> CheckResult:
             got, failure = _call(fn, x.copy(), k, s, mode, where=where, as_array=True)
             if failure is not None:
                 return failure
-            if got.shape != expected.shape:
-                hint = ""
-                if s != k and got.shape == reference(x, k, k).shape:
-                    hint = "; the windows moved by kernel_size, not by stride"
-                elif s != 1 and got.shape == reference(x, k, 1).shape:
-                    hint = "; the windows moved by 1, not by stride"
-                elif _off_by_one(got.shape, expected.shape):
-                    hint = "; off by one in the size formula floor((n - k) / s) + 1"
-                return CheckResult(False, f"{where}: output shape {got.shape}, expected "
-                                          f"{expected.shape} (N, C, Ho, Wo){hint}")
-            if not np.allclose(got, expected, atol=1e-9):
-                index = _first_difference(got, expected)
-                other = pool.avg_pool2d(x, k, s) if mode == "max" else pool.max_pool2d(x, k, s)
-                hint = "; the two modes are swapped" if np.allclose(got, other) else ""
-                return CheckResult(False, f"{where}: out[{_index_text(index)}] = "
-                                          f"{got[index]:.4g}, expected {expected[index]:.4g}"
-                                          f"{hint}")
+            other = pool.avg_pool2d if mode == "max" else pool.max_pool2d
+            failure = compare(got, expected, atol=1e-9, where=where,
+                              shape_hint=_pool_shape_hint(x, k, s, reference),
+                              variants=[(other(x, k, s), "the two modes are swapped")])
+            if failure is not None:
+                return failure
     return CheckResult(True, f"max and average pooling match the reference on {len(cases)} "
                              "cases (batches, channels, overlapping windows, odd sizes)")
 
@@ -172,6 +175,20 @@ def _max_pool_backward_cases(rng) -> list[tuple[str, np.ndarray, int]]:
                      [0.0, 0.0, 5.0, 5.0]])
     cases.append(("image with equal maxima (ties)", ties, 2))
     return cases
+
+
+def _max_backward_hint(name: str, got: np.ndarray, expected: np.ndarray) -> str:
+    """Why max pooling's dx ``got`` differs from ``expected`` (same shape, or "")."""
+    if "ties" in name:
+        return ("with equal maxima the whole gradient goes to the first one (row by row, left "
+                "to right), none to the others")
+    if got.shape != expected.shape:
+        return ""
+    if np.count_nonzero(got) > np.count_nonzero(expected):
+        return "each dout value goes to one cell, its window's maximum; the other cells get 0"
+    if not np.isclose(got.sum(), expected.sum()):
+        return "each dout value must be passed on exactly once"
+    return ""
 
 
 def check_max_pool_backward(fn: Callable, seed: int = 0) -> CheckResult:
@@ -196,22 +213,11 @@ def check_max_pool_backward(fn: Callable, seed: int = 0) -> CheckResult:
         got, failure = _call(fn, dout.copy(), image.copy(), size, where=where, as_array=True)
         if failure is not None:
             return failure
-        if got.shape != expected.shape:
-            return CheckResult(False, f"{where}: dx has shape {got.shape}, expected "
-                                      f"{expected.shape} (the shape of the image)")
-        if not np.allclose(got, expected, atol=1e-9):
-            i, j = _first_difference(got, expected)
-            hint = ""
-            if "ties" in name:
-                hint = ("; with equal maxima the whole gradient goes to the first one (row by "
-                        "row, left to right), none to the others")
-            elif np.count_nonzero(got) > np.count_nonzero(expected):
-                hint = ("; each dout value goes to one cell, its window's maximum; the other "
-                        "cells get 0")
-            elif not np.isclose(got.sum(), expected.sum()):
-                hint = "; each dout value must be passed on exactly once"
-            return CheckResult(False, f"{where}: dx[{i}, {j}] = {got[i, j]:.4g}, expected "
-                                      f"{expected[i, j]:.4g}{hint}")
+        failure = compare(got, expected, atol=1e-9, what="dx", where=where,
+                          shape_hint=" (the shape of the image)",
+                          otherwise=_max_backward_hint(name, got, expected))
+        if failure is not None:
+            return failure
     return CheckResult(True, f"dx matches the reference on {len(cases)} cases, ties included")
 
 
@@ -229,15 +235,14 @@ def _pooling_parameter_answers() -> dict[str, int]:
     """The answers, counted on the real layers (torch modules)."""
     from torch import nn
 
-    def count(module: nn.Module) -> int:
-        return sum(p.numel() for p in module.parameters() if p.requires_grad)
+    from cnnkit.inspect.parameters import count_parameters
 
-    return {
-        "a": count(pool.Subsampling(16)),
-        "b": count(nn.MaxPool2d(2)),
-        "c": count(nn.Linear(512 * 7 * 7, 10)),
-        "d": count(nn.Linear(512, 10)),
-    }
+    return {key: count_parameters(layer, trainable=True) for key, layer in (
+        ("a", pool.Subsampling(16)),
+        ("b", nn.MaxPool2d(2)),
+        ("c", nn.Linear(512 * 7 * 7, 10)),
+        ("d", nn.Linear(512, 10)),
+    )}
 
 
 def check_pooling_parameters(answers: dict) -> CheckResult:
@@ -297,14 +302,10 @@ def check_max_pool_indices(fn: Callable, seed: int = 0) -> CheckResult:
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             return CheckResult(False, f"{where}: return a pair (out, indices); got "
                                       f"{type(result).__name__}")
-        out, indices = np.asarray(result[0], dtype=np.float64), np.asarray(result[1])
-        if out.shape != out_ref.shape:
-            return CheckResult(False, f"{where}: out has shape {out.shape}, expected "
-                                      f"{out_ref.shape}")
-        if not np.allclose(out, out_ref, atol=1e-12):
-            index = _first_difference(out, out_ref)
-            return CheckResult(False, f"{where}: out[{_index_text(index)}] = {out[index]:.4g}, "
-                                      f"expected {out_ref[index]:.4g}")
+        failure = compare(result[0], out_ref, atol=1e-12, where=where)
+        if failure is not None:
+            return failure
+        indices = np.asarray(result[1])
         if indices.shape != idx_ref.shape:
             return CheckResult(False, f"{where}: indices has shape {indices.shape}, expected "
                                       f"{idx_ref.shape}: one flat position per output")
@@ -361,18 +362,16 @@ def check_avg_pool_backward(fn: Callable, seed: int = 0) -> CheckResult:
                              as_array=True)
         if failure is not None:
             return failure
-        if got.shape != expected.shape:
-            return CheckResult(False, f"{where}: dx has shape {got.shape}, expected "
-                                      f"{expected.shape} (the shape of the image)")
-        if not np.allclose(got, expected, atol=1e-9):
-            i, j = _first_difference(got, expected)
-            hint = ""
-            if np.allclose(got, expected * size * size, atol=1e-9):
-                hint = f"; each cell gets dout / size**2 (here / {size * size}), not dout"
-            elif stride < size and not np.isclose(got.sum(), expected.sum()):
-                hint = "; with overlapping windows a cell's shares from every window add up"
-            return CheckResult(False, f"{where}: dx[{i}, {j}] = {got[i, j]:.4g}, expected "
-                                      f"{expected[i, j]:.4g}{hint}")
+        overlap = (stride < size and got.shape == expected.shape
+                   and not np.isclose(got.sum(), expected.sum()))
+        failure = compare(got, expected, atol=1e-9, what="dx", where=where,
+                          shape_hint=" (the shape of the image)",
+                          variants=[(expected * size * size, f"each cell gets dout / size**2 "
+                                                             f"(here / {size * size}), not dout")],
+                          otherwise="with overlapping windows a cell's shares from every window "
+                                    "add up" if overlap else "")
+        if failure is not None:
+            return failure
     return CheckResult(True, f"dx matches the reference on {len(cases)} cases, overlapping "
                              "windows included")
 
@@ -409,13 +408,11 @@ def check_adaptive_pool(fn: Callable, seed: int = 0) -> CheckResult:
             got, failure = _call(fn, image.copy(), size, mode, where=where, as_array=True)
             if failure is not None:
                 return failure
-            if got.shape != expected.shape:
-                return CheckResult(False, f"{where}: output shape {got.shape}, expected "
-                                          f"{expected.shape}, the output_size")
-            if not np.allclose(got, expected, atol=1e-9):
-                i, j = _first_difference(got, expected)
-                return CheckResult(False, f"{where}: out[{i}, {j}] = {got[i, j]:.4g}, expected "
-                                          f"{expected[i, j]:.4g}; window i starts at "
-                                          "floor(i*H/Ho) and ends at ceil((i+1)*H/Ho), excluded")
+            failure = compare(got, expected, atol=1e-9, where=where,
+                              shape_hint=", the output_size",
+                              otherwise="window i starts at floor(i*H/Ho) and ends at "
+                                        "ceil((i+1)*H/Ho), excluded")
+            if failure is not None:
+                return failure
     return CheckResult(True, f"both modes match torch's rule on {len(cases)} cases "
                              "(non-divisible sizes, global pooling, larger outputs)")

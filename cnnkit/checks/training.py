@@ -6,12 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cnnkit.checks._result import (
-    CheckResult,
-    _as_floats,
-    _call,
-    _not_attempted,
-)
+from cnnkit.checks._result import CheckResult, _as_floats, _call, _not_attempted
+from cnnkit.checks._stats import check_stats_fn
 
 __all__ = [
     "check_mean_std",
@@ -24,58 +20,33 @@ __all__ = [
 ]
 
 
+def _digit_batches(seed: int) -> list[tuple[str, object]]:
+    """(description, uint8 images (N, C, 28, 28)): mostly background, like digits, some images
+    with much more ink than others; 1, 3 and 2 channels."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    cases = []
+    for i, (n, c) in enumerate(((16, 1), (8, 3), (5, 2))):
+        ink = rng.random((n, c, 28, 28)) < rng.uniform(0.05, 0.5, (n, 1, 1, 1))
+        pixels = np.where(ink, rng.integers(100, 256, ink.shape), rng.integers(0, 8, ink.shape))
+        cases.append((f"case {i} (images {(n, c, 28, 28)})",
+                      torch.from_numpy(pixels.astype(np.uint8))))
+    return cases
+
+
 def check_mean_std(fn: Callable, seed: int = 0) -> CheckResult:
     """Check ``fn(images) -> (mean, std)``: images a uint8 tensor (N, C, H, W) of pixels
     0..255; mean and std per channel (C values each), in [0, 1] units (pixel / 255), over all
-    pixels of the channel (every image, every position).
+    pixels of the channel (every image, every position); std the population one. The same
+    contract as lesson 5's ``check_channel_stats`` (``cnnkit.checks._stats``).
     """
-    import torch
-
     if fn is None:
         return _not_attempted("write mean_std(images)")
-    rng = np.random.default_rng(seed)
-    cases = []
-    for n, c in ((16, 1), (8, 3), (5, 2)):
-        # mostly background, like digits, some with much more ink than others
-        ink = rng.random((n, c, 28, 28)) < rng.uniform(0.05, 0.5, (n, 1, 1, 1))
-        pixels = np.where(ink, rng.integers(100, 256, ink.shape), rng.integers(0, 8, ink.shape))
-        cases.append(torch.from_numpy(pixels.astype(np.uint8)))
-    for i, images in enumerate(cases):
-        x = images.double().numpy() / 255
-        want_mean = x.mean(axis=(0, 2, 3))
-        want_std = x.std(axis=(0, 2, 3))
-        try:
-            out = fn(images.clone())
-        except NotImplementedError:
-            return _not_attempted("write mean_std(images)")
-        except Exception as err:  # noqa: BLE001 -- report the student's error, don't crash
-            return CheckResult(False, f"case {i} ({tuple(images.shape)}): "
-                                      f"{type(err).__name__}: {err}")
-        if out is None:
-            return _not_attempted("write mean_std(images)")
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            return CheckResult(False, "return a pair (mean, std), each with one value per "
-                                      f"channel; got {type(out).__name__}")
-        mean, std = _as_floats(out[0]), _as_floats(out[1])
-        where = f"case {i} (images {tuple(images.shape)})"
-        if mean is None or std is None or len(mean) != len(want_mean) or \
-                len(std) != len(want_std):
-            return CheckResult(False, f"{where}: mean and std need one value per channel "
-                                      f"({len(want_mean)}); got {out[0]!r}, {out[1]!r}")
-        if np.allclose(mean, want_mean * 255, rtol=1e-3):
-            return CheckResult(False, f"{where}: your mean is in pixel units 0..255; divide by "
-                                      "255 (the loader normalises x / 255)")
-        if not np.allclose(mean, want_mean, rtol=1e-3, atol=1e-5):
-            return CheckResult(False, f"{where}: mean {np.round(mean, 4).tolist()}, expected "
-                                      f"{np.round(want_mean, 4).tolist()} (average over images, "
-                                      "rows and columns, one value per channel)")
-        per_image = x.std(axis=(2, 3)).mean(axis=0)
-        if not np.allclose(std, want_std, rtol=1e-3, atol=1e-5):
-            hint = (" (that is the average of each image's own std: take the std over all "
-                    "pixels of the channel at once)" if np.allclose(std, per_image, rtol=1e-3)
-                    else " (the std over all pixels of a channel, in [0, 1] units)")
-            return CheckResult(False, f"{where}: std {np.round(std, 4).tolist()}, expected "
-                                      f"{np.round(want_std, 4).tolist()}{hint}")
+    cases = _digit_batches(seed)
+    failure = check_stats_fn(fn, cases, todo="write mean_std(images)")
+    if failure is not None:
+        return failure
     return CheckResult(True, f"right on {len(cases)} cases (1, 2 and 3 channels): compute "
                              "these on the training split and normalise both splits with them")
 
