@@ -177,13 +177,13 @@ def right_accuracy(model, loader):
 def test_accuracy_check():
     assert checks.check_accuracy_fn(right_accuracy)
 
-    def seed001(model, loader):
+    def tutorial_accuracy(model, loader):
         model.eval()
         correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in loader)
         model.train()
         return correct / (len(loader) * 64)
 
-    bug = checks.check_accuracy_fn(seed001)
+    bug = checks.check_accuracy_fn(tutorial_accuracy)
     assert not bug and "len(loader) * batch_size" in bug.message and "0.7500" in bug.message
 
     def no_eval(model, loader):

@@ -1,5 +1,5 @@
 """Lesson 6: the ResNet explorer (driven from Python), the self-checks, the figures, and the
-facts the notebook teaches: traced shapes equal real ones for every ResNet, the seed-002 trace,
+facts the notebook teaches: traced shapes equal real ones for every ResNet, the shape notes' trace,
 receptive fields by hand and by experiment, the tracing benchmark."""
 
 from __future__ import annotations
@@ -298,25 +298,25 @@ SEED_STAGES = {"conv1": (10, 64, 112, 112), "maxpool": (10, 64, 56, 56),
 
 
 @pytest.fixture(scope="module")
-def seed_trace():
+def notes_trace():
     return trace(meta_resnet(50), (10, 3, 224, 224))
 
 
-def test_seed_002_stage_shapes(seed_trace):
+def test_shape_notes_stage_shapes(notes_trace):
     for name, shape in SEED_STAGES.items():
-        assert seed_trace[name].output_shape == shape, name
-    assert seed_trace["conv1"].weight_shape == (64, 3, 7, 7)
+        assert notes_trace[name].output_shape == shape, name
+    assert notes_trace["conv1"].weight_shape == (64, 3, 7, 7)
 
 
-def test_seed_002_first_blocks(seed_trace):
+def test_shape_notes_first_blocks(notes_trace):
     for block, expected in SEED_FIRST_BLOCKS.items():
         names = [f"{block}.{n}" for n in ("conv1", "conv2", "conv3", "downsample.0")]
-        assert [(seed_trace[n].output_shape, seed_trace[n].weight_shape)
+        assert [(notes_trace[n].output_shape, notes_trace[n].weight_shape)
                 for n in names] == expected, block
 
 
-def test_seed_002_counts_53_convolutions_for_50_layers(seed_trace):
-    convs = [r for r in seed_trace if r.type == "Conv2d"]
+def test_shape_notes_counts_53_convolutions_for_50_layers(notes_trace):
+    convs = [r for r in notes_trace if r.type == "Conv2d"]
     assert len(convs) == 53  # the source's conv2d_0 .. conv2d_52
     assert [r.name for r in convs if "downsample" in r.name] == [
         f"layer{i}.0.downsample.0" for i in range(1, 5)]

@@ -15,7 +15,7 @@ __all__ = [
 
 
 def check_cifar_loaders(train_loader, test_loader, train_set) -> CheckResult:
-    """Check the loaders of lesson 5's exercise (seed 001's bug: it augmented the test set).
+    """Check the loaders of lesson 5's exercise (the CIFAR-10 tutorial augmented its test set).
 
     train_loader, test_loader: :class:`cnnkit.data.TensorLoader`; train_set: the training
     :class:`cnnkit.data.ImageDataset`. Right when the training loader augments and shuffles,
@@ -30,9 +30,10 @@ def check_cifar_loaders(train_loader, test_loader, train_set) -> CheckResult:
             return CheckResult(False, f"{name} must be a cnnkit.data.TensorLoader; got "
                                       f"{type(loader).__name__}")
     if test_loader.augment:
-        return CheckResult(False, "the test loader augments its images (seed 001's bug): a "
-                                  "test image must be evaluated as it is, or the accuracy is "
-                                  "measured on images nobody will ever show the model")
+        return CheckResult(False, "the test loader augments its images (the CIFAR-10 "
+                                  "tutorial's bug): a test image must be evaluated as it is, "
+                                  "or the accuracy is measured on images nobody will ever "
+                                  "show the model")
     if not train_loader.augment:
         return CheckResult(False, "the training loader does not augment: give it augment=...")
     if not train_loader.shuffle or test_loader.shuffle:
@@ -265,7 +266,7 @@ def check_crop_flip(fn: Callable, seed: int = 0) -> CheckResult:
                              "reproducible from the generator")
 
 
-# --- seed 001's evaluation, fixed -----------------------------------------------------------------
+# --- the CIFAR-10 tutorial's evaluation, fixed ---------------------------------------------------
 
 
 def _tiny_cifar(n: int, seed: int, split: str):
@@ -279,7 +280,7 @@ def _tiny_cifar(n: int, seed: int, split: str):
 
 
 def check_split_loaders(fn: Callable, seed: int = 0) -> CheckResult:
-    """Check ``fn(train_set, test_set, batch_size) -> (train_loader, test_loader)``: seed 001's
+    """Check ``fn(train_set, test_set, batch_size) -> (train_loader, test_loader)``: the tutorial's
     loaders fixed. Both are :class:`cnnkit.data.TensorLoader` over their own split; the
     training loader augments and shuffles, in batches of ``batch_size``; the test loader does
     neither; both normalise with the *training* split's ``mean()`` / ``std()``

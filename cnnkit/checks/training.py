@@ -109,7 +109,7 @@ def check_accuracy_fn(fn: Callable, seed: int = 0) -> CheckResult:
             return CheckResult(False, f"{where}: {value:.4f}, expected {want:.4f}: you divided "
                                       f"by len(loader) * batch_size = {len(loader) * batch_size}"
                                       ", but the last batch is short; count the samples you saw "
-                                      "(seed 001's bug)")
+                                      "(the from-scratch tutorial's bug)")
         if abs(value - want) > 1e-6:
             return CheckResult(False, f"{where}: {value:.4f}, expected {want:.4f} (did you call "
                                       "model.eval()? dropout must be off when evaluating)")
@@ -121,7 +121,7 @@ def check_accuracy_fn(fn: Callable, seed: int = 0) -> CheckResult:
                              "is restored")
 
 
-# name -> does it keep a digit's label? (seed 004 flipped digits horizontally)
+# name -> does it keep a digit's label? (the LeNet-5 reproduction flipped digits horizontally)
 DIGIT_AUGMENTATION_QUESTIONS: dict[str, bool] = {
     "horizontal flip": False,
     "vertical flip": False,
@@ -133,7 +133,7 @@ DIGIT_AUGMENTATION_QUESTIONS: dict[str, bool] = {
 
 # what to think about when an answer is wrong: a question back, never the verdict
 _AUGMENTATION_HINTS = {
-    "horizontal flip": "picture a mirrored 2, 3 or 7: seed 004 trained on those",
+    "horizontal flip": "picture a mirrored 2, 3 or 7: the LeNet-5 reproduction trained on those",
     "vertical flip": "picture a 7 upside down, and a 6",
     "rotate by 180 degrees": "picture a 6 and a 9",
     "rotate by up to 10 degrees": "how much do people slant their writing?",
