@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from cnnkit.metrics import METRIC_MIME, _jsonable
+from cnnkit.metrics import _jsonable, display_metric
 
 __all__ = ["CURVES", "HISTORY_METRIC", "history_data", "record_history", "split_curves"]
 
@@ -95,19 +95,7 @@ def record_history(history: Any, label: str | None = None) -> None:
         raise ValueError(f"record_history: label must be a non-empty string; got {label!r}")
     name = HISTORY_METRIC if label is None else f"{HISTORY_METRIC}/{label}"
     data = history_data(history)
-    text = _summary(name, data)
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except ImportError:  # pragma: no cover - IPython comes with the kernel
-        shell = None
-    if shell is None:
-        print(text)
-        return
-    from IPython.display import display
-
-    display({METRIC_MIME: {"name": name, "value": data}, "text/plain": text}, raw=True)
+    display_metric(name, data, _summary(name, data))
 
 
 def _curve_label(name: str) -> str | None:
