@@ -95,8 +95,9 @@ def _execute(base: str, user: str, token: str, kernel_id: str, code: str,
              seconds: float = 300) -> dict:
     """Run ``code`` in a kernel of ``user``'s server over its websocket; return the reply,
     with the text of stream output and errors collected under "output"."""
+    import asyncio
+
     from tornado.httpclient import HTTPRequest
-    from tornado.ioloop import IOLoop
     from tornado.websocket import websocket_connect
 
     ws_url = base.replace("http", "ws", 1) + f"/user/{user}/api/kernels/{kernel_id}/channels"
@@ -137,7 +138,9 @@ def _execute(base: str, user: str, token: str, kernel_id: str, code: str,
         assert reply is not None, f"no reply within {seconds} s; output: {''.join(output)}"
         return {**reply, "output": "".join(output)}
 
-    return IOLoop.current().run_sync(run)
+    # A fresh event loop: earlier tests in the same process may have closed or replaced the
+    # current one (IOLoop.current() then fails only when the whole suite runs).
+    return asyncio.run(run())
 
 
 @pytest.fixture()
