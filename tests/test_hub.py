@@ -96,6 +96,7 @@ def _execute(base: str, user: str, token: str, kernel_id: str, code: str,
     """Run ``code`` in a kernel of ``user``'s server over its websocket; return the reply,
     with the text of stream output and errors collected under "output"."""
     import asyncio
+    import concurrent.futures
 
     from tornado.httpclient import HTTPRequest
     from tornado.websocket import websocket_connect
@@ -138,9 +139,12 @@ def _execute(base: str, user: str, token: str, kernel_id: str, code: str,
         assert reply is not None, f"no reply within {seconds} s; output: {''.join(output)}"
         return {**reply, "output": "".join(output)}
 
-    # A fresh event loop: earlier tests in the same process may have closed or replaced the
-    # current one (IOLoop.current() then fails only when the whole suite runs).
-    return asyncio.run(run())
+    # In a thread of its own with a fresh event loop: the main thread's loop may be closed,
+    # replaced or marked running by earlier tests of the same process (pytest runs them all in
+    # one), and this test must not leave one behind for later tests (Playwright refuses to run
+    # inside a running loop).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 @pytest.fixture()
