@@ -71,7 +71,7 @@ test: lint test-pythons
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The unit tests (not the notebooks, the browser or the slow runs) under the oldest and the newest
-# Python that pyproject.toml's requires-python admits, each in its own venv (.venv-3.10, .venv-3.13).
+# Python that pyproject.toml's requires-python admits, each in its own venv (.venv/python3.10, .venv/python3.13).
 # An interpreter this machine lacks is reported and skipped, never silently.
 PYTHONS ?= 3.10 3.13
 test-pythons:

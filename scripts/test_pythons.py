@@ -3,7 +3,7 @@
 Usage: python scripts/test_pythons.py 3.10
 
 Finds the interpreter (``python3.10`` on PATH, or pyenv's ``~/.pyenv/versions/3.10.*``), builds
-``.venv-3.10`` once (cnnkit with its dev extras; a stamp file makes later runs instant), then
+``.venv/python3.10`` once (cnnkit with its dev extras; a stamp file makes later runs instant), then
 runs the unit tests listed in UNIT_TESTS below (not those marked slow). If the interpreter
 is missing, it says so and exits 0 (skipped, with the reason) unless CNNKIT_REQUIRE_PYTHONS=1.
 """
@@ -55,7 +55,7 @@ def run(cmd: list[str], **kwargs) -> None:
 
 
 def ensure_venv(version: str, python: str) -> Path:
-    venv = ROOT / f".venv-{version}"
+    venv = ROOT / ".venv" / f"python{version}"  # inside .venv: one ignored folder for tools
     stamp = venv / ".stamp-dev"
     pyproject = ROOT / "pyproject.toml"
     if stamp.exists() and stamp.stat().st_mtime >= pyproject.stat().st_mtime:
