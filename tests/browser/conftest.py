@@ -322,9 +322,14 @@ def lab(lab_server):
 # ------------------------------------------------------------------------------ the browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Chromium (Debian's) driven by Playwright; fails, saying what to install."""
+    """Headless Chromium (Debian's) driven by Playwright; fails, saying what to install.
+
+    Module-scoped on purpose: while Playwright's sync API is alive its event loop is marked as
+    running in the main thread (greenlets share the thread's state), so anything else using
+    asyncio in this process (nbval's kernel client, the JupyterHub test, another Playwright)
+    would fail. It lives only as long as the browser test module that uses it."""
     problem = _browser_tools_problem()
     if problem:
         pytest.fail(problem, pytrace=False)
