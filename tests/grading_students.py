@@ -120,6 +120,54 @@ class ResidualBlock(nn.Module):
         return self._inner[0](x)'''},
 }
 
+# --- evasion: routes past a detector that runs in the student's own kernel (a profiler hook
+# switched off and back on, forbidden C functions called from C, a thread started before the
+# watch); the clean-room run, where the forbidden packages do not exist, scores them 0 --------
+
+EVADE_01 = {
+    "conv_single_answer": '''import sys
+
+import torch as _t
+
+
+def conv2d_single(image, kernel, stride=1, padding=0):
+    hook = sys.getprofile()
+    sys.setprofile(None)  # nobody watching: call torch, then put the hook back
+    try:
+        out = _t.conv2d(_t.tensor(image)[None, None], _t.tensor(kernel)[None, None],
+                        stride=stride, padding=padding)
+        return out[0, 0].numpy()
+    finally:
+        sys.setprofile(hook)''',
+    "conv_layer_answer": '''import torch as _t
+
+
+def conv2d_layer(x, w, b, stride=1, padding=0):
+    tensors = list(map(_t.as_tensor, (x, w, b)))  # C calling C: no profiler event
+    (out,) = map(_t.nn.functional.conv2d, *([t] for t in tensors), [stride], [padding])
+    return np.asarray(out)''',
+    "fix_blog_conv_answer": '''import queue
+import threading
+
+from scipy import signal as _s
+
+_jobs, _done = queue.Queue(), queue.Queue()
+
+
+def _worker():  # started before any probe watches: its calls are never seen
+    while True:
+        image, kernel = _jobs.get()
+        _done.put(_s.correlate2d(image, kernel, "valid"))
+
+
+threading.Thread(target=_worker, daemon=True).start()
+
+
+def fixed_conv(image, kernel, padding=0):
+    _jobs.put((np.pad(np.asarray(image, dtype=float), padding), np.asarray(kernel, float)))
+    return _done.get(timeout=10)''',
+}
+
 # --- tampering: patched checks, shadowed numpy, AST and input transformers, fake hand-ins ----
 
 TAMPER_CELL = '''import ast
@@ -290,6 +338,7 @@ def students(context: dict) -> dict[str, dict]:
             "03_lenet5": (BYPASS_LATER["03_lenet5"], [], [2, 4, 2, 0]),
             "05_cifar10": (BYPASS_LATER["05_cifar10"], [], [2, 0, 2, 2]),
             "06_resnet_shapes": (BYPASS_LATER["06_resnet_shapes"], [], [0, 2, 0, 2])},
+        "evade": {"01_convolution": (EVADE_01, [], [2, 0, 0, 0, 4])},
         "tamper": {"01_convolution": (TAMPER_01, [TAMPER_CELL], [0, 0, 0, 0, 0])},
         "thief": {"02_pooling": ({}, [fill(THIEF_CELL)], None)},
         "hog": {"02_pooling": ({}, [HOG_CELL], None)},

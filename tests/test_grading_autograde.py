@@ -182,6 +182,18 @@ def test_bypass_is_named_in_the_feedback(run):
         assert "forbids" in bypass[part], bypass[part]  # the visible checks passed, then caught
 
 
+def test_evading_an_in_kernel_detector_does_not_pay(run):
+    """A profiler hook switched off, torch called from C, scipy in a thread started before the
+    watch: a detector in the student's kernel sees none of it; the clean-room run (the
+    forbidden packages hidden from the sandbox) leaves the code nothing to call."""
+    result, _, _, _ = run
+    lines = result.part_feedback[("evade", "01_convolution")]
+    for part in ("conv_single", "conv_layer", "fix_blog_conv"):
+        assert lines[part].startswith("✘") and "forbids" in lines[part], lines[part]
+        assert "hidden" in lines[part], lines[part]
+    assert lines["output_size"].startswith("✔") and lines["conv_backward"].startswith("✔")
+
+
 def test_tampering_cannot_change_a_verdict(run):
     result, _, _, _ = run
     lines = result.part_feedback[("tamper", "01_convolution")]

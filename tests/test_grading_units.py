@@ -167,6 +167,20 @@ def test_assemble_restores_locked_cells_and_keeps_answers():
     assert "nbgrader" not in nb.cells[4].metadata  # a student's cell is no test
 
 
+def test_clean_room_keeps_only_the_hidden_tests_of_its_parts():
+    nb = nbformat.v4.new_notebook(cells=[
+        cell("import numpy as np", "setup"), cell("mine()", "a", solution=True),
+        cell("visible_a()\n### BEGIN HIDDEN TESTS\nhidden_a()\n### END HIDDEN TESTS", "ta",
+             grade=True),
+        cell("visible_b()\n### BEGIN HIDDEN TESTS\nhidden_b()\n### END HIDDEN TESTS", "tb",
+             grade=True),
+        cell("my_own_cell()", "x")])
+    room = execute.clean_room(nb, {"ta"})
+    assert [c.source for c in room.cells] == [
+        "import numpy as np", "mine()", "hidden_a()\n", "# (not run in this pass)", "my_own_cell()"]
+    assert "visible_a" in nb.cells[2].source  # the original is left alone
+
+
 # --- review, secret, sandbox ------------------------------------------------------------------
 
 
@@ -203,6 +217,117 @@ def test_missing_bwrap_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(sandbox.shutil, "which", lambda name, *a, **k: None)
     with pytest.raises(sandbox.SandboxError, match="apt-get install bubblewrap"):
         sandbox.require_bwrap()
+
+
+@pytest.mark.skipif(not sandbox.shutil.which("bwrap"), reason="bubblewrap (bwrap) is not "
+                    "installed: apt-get install bubblewrap")
+def test_hidden_packages_cannot_be_imported_in_the_sandbox_by_any_route(tmp_path):
+    """The clean room: torch and cnnkit replaced by stubs (cnnkit.grading.probe kept); their
+    files are gone from the sandbox, so neither another name nor a file path reaches them."""
+    import subprocess
+
+    import torch
+
+    import cnnkit
+
+    stubs = sandbox.write_hiding_stubs(("cnnkit", "torch"), tmp_path / "stubs")
+    folder, ipc = tmp_path / "work", tmp_path / "ipc"
+    folder.mkdir()
+    ipc.mkdir()
+    for path in (folder, ipc):
+        os.chmod(path, 0o777)
+    script = f"""
+import importlib, os
+for name in ("torch", "torch.nn.functional", "cnnkit.conv", "cnnkit.checks"):
+    try:
+        importlib.import_module(name)
+        print("IMPORTED", name)
+    except ImportError as err:
+        print("REFUSED", name, "forbids" in str(err))
+print("FILES", sorted(os.listdir({os.path.dirname(torch.__file__)!r})),
+      sorted(os.listdir({os.path.dirname(cnnkit.__file__)!r})))
+from cnnkit.grading.probe import Probe
+print("PROBE", Probe("x").part)
+"""
+    prefix = sandbox.sandbox_prefix(folder, ipc, sandbox.Limits(), sandbox.kernel_env(folder, "0"),
+                                    hide=("cnnkit", "torch"), stubs=stubs)
+    done = subprocess.run([*prefix, sys.executable, "-c", script], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line for line in lines if line.startswith("REFUSED")] == [
+        f"REFUSED {name} True" for name in ("torch", "torch.nn.functional", "cnnkit.conv",
+                                            "cnnkit.checks")], done.stdout
+    assert "FILES ['__init__.py'] ['__init__.py', 'grading']" in lines, done.stdout
+    assert "PROBE x" in lines, done.stdout
+
+
+_INSIDE = """
+import json, os, sys
+seen = {"uid": os.geteuid(), "cwd": os.getcwd()}
+open("written.txt", "w").write("ok")
+try:
+    import torch
+    seen["torch"] = "imported"
+except ImportError as err:
+    seen["torch"] = str(err)
+try:
+    os.listdir(sys.argv[1])
+    seen["exercises"] = "listed"
+except OSError as err:
+    seen["exercises"] = type(err).__name__
+print(json.dumps(seen))
+"""
+_AS_GRADER = """
+import subprocess, sys
+from pathlib import Path
+from cnnkit.grading import sandbox
+base, inside, exercises = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+stubs = sandbox.write_hiding_stubs(("torch",), base / "stubs")
+folder, ipc = base / "work", base / "ipc"
+prefix = sandbox.sandbox_prefix(folder, ipc, sandbox.Limits(), sandbox.kernel_env(folder, "0"),
+                                hide=("torch",), stubs=stubs)
+done = subprocess.run([*prefix, sys.executable, "-c", inside, exercises], capture_output=True,
+                      text=True)
+print(done.stdout.strip().splitlines()[-1] if done.returncode == 0 else "FAILED " + done.stderr)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not sandbox.shutil.which("bwrap")
+                    or not sandbox.shutil.which("setpriv"),
+                    reason="needs root (to become an ordinary user), bwrap and setpriv")
+def test_the_sandbox_works_for_a_grader_that_is_not_root():
+    """An instructor grading as an ordinary user: bwrap makes its own user namespace; the kernel
+    still writes only its folder, cannot read the repository's exercises, and the clean room
+    still hides torch."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="cnnkit-not-root-"))  # pytest's are root's only
+    try:
+        _grade_as_nobody(tmp_path, subprocess)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _grade_as_nobody(tmp_path, subprocess) -> None:
+    exercises = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "exercises"))
+    for name in ("work", "ipc"):
+        (tmp_path / name).mkdir()
+    for path in (tmp_path, *tmp_path.iterdir()):
+        os.chmod(path, 0o777)
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+         _AS_GRADER, str(tmp_path), _INSIDE, exercises],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 0 and not done.stdout.startswith("FAILED"), done.stdout + done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["uid"] != 0 and seen["cwd"] == str(tmp_path / "work"), seen
+    assert (tmp_path / "work" / "written.txt").read_text() == "ok"
+    assert "forbids" in seen["torch"], seen
+    assert seen["exercises"] in ("FileNotFoundError", "PermissionError"), seen
 
 
 # --- issue 23: hidden inputs drawn from the secret -----------------------------------------

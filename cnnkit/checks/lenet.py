@@ -22,8 +22,6 @@ __all__ = [
     "check_table_conv_counts",
     "C5_LARGER_INPUT",
     "check_c5_larger_input",
-    "LENET_TABLE_LAYERS",
-    "check_lenet_layer_counts",
     "check_table_conv",
     "check_rbf_penalties",
     "check_rbf_predict",
@@ -178,66 +176,6 @@ def check_c5_larger_input(answers: dict) -> CheckResult:
 
 
 # --- graded exercises ---------------------------------------------------------------------------
-
-LENET_TABLE_LAYERS = ("C1", "S2", "C3", "S4", "C5", "F6")
-
-
-def _count_hint(layer: str, what: str, value, right: int, other_right: int, units: int,
-                maps: int) -> str:
-    """Why a count may be wrong (a typical mistake it equals), or ""."""
-    subsampling = layer in ("S2", "S4")
-    if what == "parameters":
-        if subsampling and value == 0:
-            return "that is max pooling; the 1998 subsampling is trainable"
-        if subsampling and value == maps:
-            return "each map has a coefficient and a bias"
-        if layer == "C3" and value == 16 * (6 * 25 + 1):
-            return "that is a full 6 -> 16 convolution: use Table I"
-        if value == right - maps:
-            return "one bias per map"
-        return ""
-    if layer == "C3" and value == 16 * (6 * 25 + 1) * 100:
-        return "that is a full 6 -> 16 convolution: use Table I"
-    if value == right - units:
-        return "a bias is a connection too, one per unit"
-    if value == other_right and right != other_right:
-        return "a shared weight serves every unit of its map: count links per unit x units"
-    return ""
-
-
-def check_lenet_layer_counts(answers: dict) -> CheckResult:
-    """Check ``answers`` = {"C1": (parameters, connections), "S2": ..., ..., "F6": ...}: the
-    trainable parameters and connections of the 1998 LeNet-5's layers C1, S2, C3, S4, C5 and F6
-    (32x32 input, trainable subsampling, C3 wired by Table I), counted by hand.
-    """
-    if not isinstance(answers, dict) or all(
-            v is None or v == (None, None) for v in answers.values()):
-        return _not_attempted("fill in (parameters, connections) for " + ", ".join(
-            LENET_TABLE_LAYERS))
-    from cnnkit.inspect import layer_table
-    from cnnkit.models import LeNet5Classic
-
-    table = layer_table(LeNet5Classic(), (1, 1, 32, 32))
-    wrong = []
-    for layer in LENET_TABLE_LAYERS:
-        row = table[layer]
-        right = (row.trainable, row.connections)
-        units, maps = int(np.prod(row.output_shape[1:])), int(row.output_shape[1])
-        got = answers.get(layer)
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            wrong.append(f"{layer}: give a pair (parameters, connections); got {got!r}")
-            continue
-        for k, what in enumerate(("parameters", "connections")):
-            if got[k] != right[k]:
-                hint = _count_hint(layer, what, got[k], right[k], right[1 - k], units, maps)
-                wrong.append(f"{layer} {what}: you said {got[k]!r}"
-                             + (f" ({hint})" if hint else ""))
-    if wrong:
-        return CheckResult(False, f"{len(wrong)} of {2 * len(LENET_TABLE_LAYERS)} wrong: "
-                           + "; ".join(wrong))
-    return CheckResult(True, f"all {2 * len(LENET_TABLE_LAYERS)} counts are right, as in the "
-                             "paper")
-
 
 def _table_conv_reference(x: np.ndarray, weight: np.ndarray, bias: np.ndarray,
                           table: np.ndarray) -> np.ndarray:

@@ -24,9 +24,10 @@ from pathlib import Path
 import nbformat
 
 from cnnkit.grading import sandbox as sandboxing
+from cnnkit.grading.feedback import HIDDEN
 from cnnkit.grading.probe import MIME
 
-__all__ = ["STUB", "nbgrader_meta", "assemble", "Run", "run"]
+__all__ = ["STUB", "nbgrader_meta", "assemble", "clean_room", "Run", "run"]
 
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
@@ -76,6 +77,21 @@ def assemble(source: nbformat.NotebookNode, submitted: nbformat.NotebookNode
     return nb
 
 
+def clean_room(nb: nbformat.NotebookNode, parts: set[str]) -> nbformat.NotebookNode:
+    """``nb`` (from ``assemble``) for a run with forbidden packages hidden: the test cells of
+    ``parts`` keep only their hidden tests (the visible self-checks use ``cnnkit.checks``,
+    hidden there), every other test cell is emptied; the student's cells and the lesson's
+    other cells stay as they are (what fails without the hidden packages just fails)."""
+    room = copy.deepcopy(nb)
+    for cell in room.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        hidden = HIDDEN.findall(cell.source) if meta.get("grade_id") in parts else []
+        cell.source = "".join(hidden) or "# (not run in this pass)"
+    return room
+
+
 @dataclass
 class Run:
     """What one execution produced.
@@ -110,10 +126,11 @@ def _collect(nb: nbformat.NotebookNode, tests: set[str]) -> tuple[dict, dict]:
 
 
 def run(nb: nbformat.NotebookNode, folder: Path, *, timeout: int, seed: str, sandbox: bool,
-        limits: sandboxing.Limits | None = None) -> Run:
+        limits: sandboxing.Limits | None = None, hide: tuple[str, ...] = ()) -> Run:
     """Execute ``nb`` with ``folder`` (created, emptied) as its working directory; returns a
-    ``Run``. Never raises for what the notebook does; raises ``SandboxError`` if the sandbox
-    cannot be set up."""
+    ``Run``. ``hide``: packages the sandbox makes unimportable (the clean-room run of parts
+    that forbid them; needs ``sandbox``). Never raises for what the notebook does; raises
+    ``SandboxError`` if the sandbox cannot be set up."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -121,13 +138,16 @@ def run(nb: nbformat.NotebookNode, folder: Path, *, timeout: int, seed: str, san
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     ipc = Path(tempfile.mkdtemp(prefix="cnnkit-ipc-"))  # short: socket paths have a limit
+    stubs = sandboxing.write_hiding_stubs(hide, Path(tempfile.mkdtemp(prefix="cnnkit-hide-"))
+                                          ) if hide else None
     uid = sandboxing.new_uid() if sandbox and os.geteuid() == 0 else None
     if uid is not None:
         for path in (folder, ipc):
             os.chown(path, uid, sandboxing.UNPRIVILEGED[1])
     executed = copy.deepcopy(nb)
     tests = {nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_meta(c).get("grade")}
-    km = sandboxing.kernel_manager(folder, ipc, seed, sandbox=sandbox, limits=limits, uid=uid)
+    km = sandboxing.kernel_manager(folder, ipc, seed, sandbox=sandbox, limits=limits, uid=uid,
+                                   hide=hide, stubs=stubs)
     client = NotebookClient(executed, km=km, timeout=timeout, interrupt_on_timeout=True,
                             allow_errors=True, record_timing=False,
                             extra_arguments=["--HistoryManager.hist_file=:memory:",
@@ -148,5 +168,7 @@ def run(nb: nbformat.NotebookNode, folder: Path, *, timeout: int, seed: str, san
         if uid is not None:  # what the kernel left behind (a fork bomb's dying children...)
             sandboxing.end_processes_of(uid)
         shutil.rmtree(ipc, ignore_errors=True)
+        if stubs is not None:
+            shutil.rmtree(stubs, ignore_errors=True)
     payloads, errors = _collect(executed, tests)
     return Run(executed, payloads, errors, failed)

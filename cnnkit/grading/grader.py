@@ -38,7 +38,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -69,7 +69,7 @@ from cnnkit.grading.state import (
 __all__ = ["autograde", "REVIEW_COLUMNS"]
 
 REVIEW_COLUMNS = ("student", "lesson", "flag", "detail")
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2: parts that forbid packages are graded in a clean room
 
 
 def _sha256(data: bytes) -> str:
@@ -112,6 +112,8 @@ class _Lesson:
     secrets: set[str]
     references: dict[str, dict] | None = None
     release_view: Path | None = None
+    # clean rooms: {packages hidden: parts graded in a run without them} (``_clean_rooms``)
+    rooms: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
 
 
 class Terminated(KeyboardInterrupt):
@@ -194,6 +196,85 @@ def _references(lesson: _Lesson, work: Path, settings: _Settings) -> dict[str, d
     return references
 
 
+def _clean_rooms(lesson: _Lesson, work: Path, settings: _Settings
+                 ) -> dict[tuple[str, ...], list[str]]:
+    """Which parts are graded in a clean room: a second run of the notebook in a sandbox where
+    the packages a part forbids (its probe's ``forbid``) are replaced by stubs that refuse to
+    import, so that no route (another name, a C function, a thread, a patched profiler) can
+    reach them. A part qualifies when the reference solution, run there, hands in the same
+    values as in the normal run; the others keep the in-kernel detection only (logged)."""
+    if not settings.sandboxed:
+        settings.log.warning("cnnkit.grading: without the sandbox no package can be hidden: "
+                             "forbidden calls in %s are caught in the kernel only", lesson.name)
+        return {}
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for part, _ in lesson.parts:
+        forbid = tuple(sorted(lesson.references[part].get("forbid") or ()))
+        if forbid:
+            groups.setdefault(forbid, []).append(part)
+    nb = execute.assemble(lesson.source, lesson.source)
+    rooms = {}
+    for k, (hide, parts) in enumerate(sorted(groups.items())):
+        run = execute.run(execute.clean_room(nb, set(parts)),
+                          work / "reference" / f"{lesson.name}-room{k}", timeout=settings.timeout,
+                          seed=lesson_seed(settings.secret, lesson.name), sandbox=True,
+                          limits=settings.limits, hide=hide)
+        for part in parts:
+            found = run.payloads.get(part, [])
+            why = run.failed or run.errors.get(part) or (
+                "" if len(found) == 1 else f"{len(found)} hand-ins") or (
+                "" if handin.verdict(found[0], lesson.references[part]).ok
+                else "its values differ from the normal run's")
+            if why:
+                settings.log.warning("cnnkit.grading: %s, part %s: the reference does not run "
+                                     "without %s (%s): forbidden calls are caught in the "
+                                     "kernel only", lesson.name, part, ", ".join(hide), why)
+            else:
+                rooms.setdefault(hide, []).append(part)
+    settings.log.info("cnnkit.grading: %s: clean rooms %s", lesson.name, rooms)
+    return rooms
+
+
+def _in_clean_rooms(lesson: _Lesson, nb: nbformat.NotebookNode, run: execute.Run,
+                    folder: Path, settings: _Settings, passed: set[str]
+                    ) -> tuple[execute.Run, list]:
+    """``run`` with the hand-ins of the clean-room parts replaced by those of their clean-room
+    runs (``_clean_rooms``), and the review flags of those runs. A room is run only if one of
+    its parts is in ``passed`` (scored in the normal run): the others score 0 anyway."""
+    payloads, errors, flags = dict(run.payloads), dict(run.errors), []
+    for k, (hide, parts) in enumerate(sorted(lesson.rooms.items())):
+        if not passed.intersection(parts):
+            continue
+        room = execute.run(execute.clean_room(nb, set(parts)), folder / f"room{k}",
+                           timeout=settings.timeout, seed=lesson_seed(settings.secret, lesson.name),
+                           sandbox=True, limits=settings.limits, hide=hide)
+        flags += review.run_flags(room.payloads, room.failed)
+        without = f"in the run where what this part forbids ({', '.join(hide)}) is hidden"
+        first = _first_error_in_own_cells(room.notebook)
+        if first:
+            without += f", where a cell of yours failed: {first}"
+        for part in parts:
+            payloads[part] = [dict(p, error=f"{p['error']} ({without})") if p.get("error")
+                              else p for p in room.payloads.get(part, [])]
+            errors.pop(part, None)
+            why = room.errors.get(part) or room.failed
+            if why:
+                errors[part] = f"{why} ({without})"
+    return execute.Run(run.notebook, payloads, errors, run.failed), flags
+
+
+def _first_error_in_own_cells(nb: nbformat.NotebookNode) -> str:
+    """"Name: message" of the first error in a cell the student wrote (``_own_code``), or ""."""
+    for cell in nb.cells:
+        meta = execute.nbgrader_meta(cell)
+        if cell.cell_type != "code" or (meta and not meta.get("solution")):
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"{output.get('ename')}: {output.get('evalue')}"[:200]
+    return ""
+
+
 def _part_verdicts(lesson: _Lesson, run: execute.Run) -> list[list]:
     rows = []
     for part, most in lesson.parts:
@@ -232,15 +313,22 @@ def _grade_submission(lesson: _Lesson, student: str, copy: Path, work: Path, out
     run = execute.run(nb, work / "run" / student / lesson.name, timeout=settings.timeout,
                       seed=lesson_seed(settings.secret, lesson.name),
                       sandbox=settings.sandboxed, limits=settings.limits)
+    flags = review.static_flags(_own_code(submitted)) + review.run_flags(run.payloads, run.failed)
     if run.failed:
         settings.log.error("cnnkit.grading: %s, %s: %s", student, lesson.name, run.failed)
         state.status, state.failed = "failed", run.failed
-    state.parts = _part_verdicts(lesson, run)
-    if run.failed:
         state.parts = [[p, 0.0, m, f"✘ the notebook could not be graded: {run.failed}"]
                        for p, m in lesson.parts]
-    state.flags = [list(f) for f in review.static_flags(_own_code(submitted))
-                   + review.run_flags(run.payloads, run.failed)]
+    else:
+        normal = _part_verdicts(lesson, run)
+        passed = {row[0] for row in normal if row[3].startswith("✔")}
+        judged, room_flags = _in_clean_rooms(lesson, nb, run, work / "run" / student /
+                                             f"{lesson.name}-rooms", settings, passed)
+        # a part scores when it scores in both runs; the feedback is the first failure's
+        state.parts = [room if row[3].startswith("✔") else row
+                       for row, room in zip(normal, _part_verdicts(lesson, judged), strict=True)]
+        flags += [f for f in room_flags if f not in flags]
+    state.flags = [list(f) for f in flags]
     if not run.failed:
         table = [(p, pts, m, text) for p, pts, m, text in state.parts]
         safe = feedback.scrub(run.notebook, lesson.secrets, table)
@@ -447,6 +535,7 @@ def _grade_lesson(lesson: _Lesson, students: list[str], copies: dict, work: Path
             bar.update()
     if todo and lesson.references is None:
         lesson.references = _references(lesson, work, settings)
+        lesson.rooms = _clean_rooms(lesson, work, settings)
         lesson.release_view = _release_view(lesson.source, work / f"{lesson.name}-locked.ipynb")
 
     def grade(student: str) -> SavedVerdict:

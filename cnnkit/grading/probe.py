@@ -136,7 +136,8 @@ class Probe:
         self.values: list[list[Any]] = []
         self.forbidden: list[str] = []
         self.tampered: list[str] = []
-        self._forbid = _Forbidden(forbid)
+        self.forbid = tuple(forbid)
+        self._forbid = _Forbidden(self.forbid)
         self._sink = sink
 
     def torch_generator(self):
@@ -181,8 +182,8 @@ class Probe:
         self.values.append([name, encode(value), {"rtol": rtol, "atol": atol, "check": check}])
 
     def payload(self, error: str | None = None) -> dict:
-        return {"part": self.part, "values": self.values, "forbidden": self.forbidden,
-                "tampered": self.tampered, "error": error}
+        return {"part": self.part, "forbid": list(self.forbid), "values": self.values,
+                "forbidden": self.forbidden, "tampered": self.tampered, "error": error}
 
     def __enter__(self) -> Probe:
         return self

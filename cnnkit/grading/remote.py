@@ -70,7 +70,8 @@ def task_for(lesson: Any, student: str, copy: Path, work: Path, out: Path,
         "lesson": {"name": lesson.name, "source": nbformat.writes(lesson.source),
                    "sha": lesson.sha, "parts": [list(p) for p in lesson.parts],
                    "secrets": sorted(lesson.secrets), "references": lesson.references,
-                   "release_view": str(lesson.release_view)},
+                   "release_view": str(lesson.release_view),
+                   "rooms": [[list(hide), parts] for hide, parts in lesson.rooms.items()]},
         "student": student, "copy": str(copy), "work": str(work), "out": str(out),
         "settings": {"timeout": settings.timeout, "sandboxed": settings.sandboxed,
                      "secret": settings.secret, "limits": asdict(settings.limits)},
@@ -86,7 +87,8 @@ def grade_task(task: dict) -> dict:
     lesson = grader._Lesson(  # noqa: SLF001 (this module is the grader's remote half)
         spec["name"], nbformat.reads(spec["source"], as_version=4), spec["sha"],
         [(part, float(most)) for part, most in spec["parts"]], set(spec["secrets"]),
-        references=spec["references"], release_view=Path(spec["release_view"]))
+        references=spec["references"], release_view=Path(spec["release_view"]),
+        rooms={tuple(hide): list(parts) for hide, parts in spec["rooms"]})
     settings = grader._Settings(  # noqa: SLF001
         given["timeout"], given["sandboxed"], given["secret"],
         sandboxing.Limits(**given["limits"]), _LOG)

@@ -16,6 +16,7 @@ the sandbox, and interrupts a cell by a control message (signals do not cross th
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 import shutil
@@ -28,7 +29,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 
 __all__ = ["Limits", "SandboxError", "require_bwrap", "sandbox_prefix", "kernel_manager",
-           "UNPRIVILEGED", "new_uid", "end_processes_of"]
+           "UNPRIVILEGED", "new_uid", "end_processes_of", "write_hiding_stubs"]
 
 UNPRIVILEGED = (65534, 65534)  # nobody, nogroup: the group; the user is one per kernel
 _UID_BASE = 3_000_000 + (os.getpid() % 50_000) * 20  # unused by any account
@@ -121,11 +122,76 @@ def end_processes_of(uid: int, wait: float = 10.0) -> int:
         time.sleep(0.1)
 
 
+_HIDDEN_STUB = '''"""{module}, hidden by the grader: this graded part forbids it."""
+raise ImportError("{module} is not available while this part is graded: the part forbids it "
+                  "(it is the reference your code is compared with). Write the code yourself.")
+'''
+_CNNKIT_STUB = '''"""cnnkit, hidden by the grader: only cnnkit.grading.probe is left."""
+import sys
+
+# compiled under a name outside cnnkit's folder, so that the probe's in-kernel detector (which
+# flags code from cnnkit's files) does not take this finder, consulted by every import, for a
+# forbidden call
+exec(compile(\'\'\'
+class _Hidden:
+    """Says why any other part of cnnkit cannot be imported (its files are not there)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith("cnnkit.") and name not in ("cnnkit.grading", "cnnkit.grading.probe"):
+            raise ImportError(name + " is not available while this part is graded: the part "
+                              "forbids cnnkit (it holds the reference your code is compared "
+                              "with). Write the code yourself.")
+        return None
+\'\'\', "<cnnkit hidden by the grader>", "exec"))
+sys.meta_path.insert(0, _Hidden())  # noqa: F821 (defined by the exec above)
+'''
+
+
+def write_hiding_stubs(modules: tuple[str, ...], folder: Path) -> Path:
+    """Write into ``folder`` the package files that stand in for hidden ``modules`` (an
+    ``__init__.py`` per module that raises ``ImportError`` saying why; for ``cnnkit``, empty
+    packages around the real ``cnnkit.grading.probe``); returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for module in modules:
+        text = _CNNKIT_STUB if module == "cnnkit" else _HIDDEN_STUB.format(module=module)
+        (folder / f"{module}.py").write_text(text, encoding="utf-8")
+    (folder / "empty.py").write_text("", encoding="utf-8")
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    return folder
+
+
+def _hiding_arguments(modules: tuple[str, ...], stubs: Path) -> list[str]:
+    """bwrap arguments that replace each of ``modules`` (importable packages, as found in this
+    process) by an empty folder holding its stub ``__init__.py`` (``write_hiding_stubs``), so
+    that nothing in the sandbox can load their code, under any name, by any route. ``cnnkit``
+    keeps ``cnnkit.grading.probe``: hidden tests hand their outputs in through it."""
+    args: list[str] = []
+    for module in modules:
+        spec = importlib.util.find_spec(module)
+        if spec is None:
+            continue  # not installed: nothing to hide
+        places = [Path(p).resolve() for p in spec.submodule_search_locations or ()]
+        if not places and spec.origin:  # a single-file module
+            args += ["--ro-bind", str(stubs / f"{module}.py"), str(Path(spec.origin).resolve())]
+        for place in places:
+            args += ["--tmpfs", str(place),
+                     "--ro-bind", str(stubs / f"{module}.py"), str(place / "__init__.py")]
+            if module == "cnnkit":
+                args += ["--dir", str(place / "grading"),
+                         "--ro-bind", str(stubs / "empty.py"), str(place / "grading/__init__.py"),
+                         "--ro-bind", str(Path(__file__).resolve().with_name("probe.py")),
+                         str(place / "grading/probe.py")]
+    return args
+
+
 def sandbox_prefix(folder: Path, ipc: Path, limits: Limits, env: dict[str, str],
-                   uid: int | None = None) -> list[str]:
+                   uid: int | None = None, hide: tuple[str, ...] = (),
+                   stubs: Path | None = None) -> list[str]:
     """The command prefix that runs a command in the sandbox of ``folder`` (read-write, the
     working directory) with ``ipc`` (read-write: the kernel's sockets and connection file), as
-    ``uid`` (and group nogroup) when run as root."""
+    ``uid`` (and group nogroup) when run as root. ``hide``: packages the sandbox replaces by
+    stubs that refuse to import (``stubs``: the folder ``write_hiding_stubs`` filled)."""
     bwrap = require_bwrap()
     mb = 1 << 20
     cmd = ["prlimit", f"--data={limits.memory_mb * mb}", f"--fsize={limits.file_mb * mb}",
@@ -148,6 +214,10 @@ def sandbox_prefix(folder: Path, ipc: Path, limits: Limits, env: dict[str, str],
         cmd += ["--perms", "0755", "--dir", str(parent)]
     for path in read_only:
         cmd += ["--ro-bind", str(path), str(path)]
+    if hide:
+        if stubs is None:
+            raise ValueError("hide needs stubs: the folder write_hiding_stubs filled")
+        cmd += _hiding_arguments(tuple(hide), stubs)
     cmd += ["--bind", str(folder), str(folder), "--bind", str(ipc), str(ipc),
             "--chdir", str(folder)]
     for key, value in env.items():
@@ -185,14 +255,18 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 def kernel_manager(folder: Path, ipc: Path, seed: str, *, sandbox: bool,
-                   limits: Limits | None = None, uid: int | None = None) -> AsyncKernelManager:
+                   limits: Limits | None = None, uid: int | None = None,
+                   hide: tuple[str, ...] = (), stubs: Path | None = None) -> AsyncKernelManager:
     """A kernel manager for one notebook in ``folder``: sandboxed (IPC transport) or, with
-    ``sandbox=False``, a plain local kernel with the same cleared environment."""
+    ``sandbox=False``, a plain local kernel with the same cleared environment. ``hide``,
+    ``stubs``: packages the sandbox hides (``sandbox_prefix``; sandboxed kernels only)."""
     env = kernel_env(folder, seed)
+    if hide and not sandbox:
+        raise ValueError("hiding packages needs the sandbox (sandbox=True)")
     if sandbox:
         km = SandboxedKernelManager(kernel_name="python3", transport="ipc",
                                     ip=str(ipc / "kernel"))
-        km.prefix = sandbox_prefix(folder, ipc, limits or Limits(), env, uid)
+        km.prefix = sandbox_prefix(folder, ipc, limits or Limits(), env, uid, hide, stubs)
         km.owner = (uid or UNPRIVILEGED[0], UNPRIVILEGED[1]) if os.geteuid() == 0 else None
         km.connection_file = str(ipc / "connection.json")
     else:
