@@ -43,11 +43,13 @@ def conv2d_single(image, kernel, stride=1, padding=0):
 
 def conv2d_layer(x, w, b, stride=1, padding=0):
     return _c.conv2d(x, w, b, stride=stride, padding=padding)''',
-    "fix_blog_conv_answer": '''from scipy import signal as _s
+    "depthwise_conv_answer": '''from scipy import signal as _s
 
 
-def fixed_conv(image, kernel, padding=0):
-    return _s.correlate2d(np.pad(image, padding), kernel, mode="valid")''',
+def depthwise_conv(x, w, b, stride=1, padding=0):
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    return np.stack([np.stack([_s.correlate2d(image[c], w[c, 0], mode="valid")[::stride, ::stride]
+                               + b[c] for c in range(len(w))]) for image in xp])''',
 }
 
 BYPASS_02 = {
@@ -146,7 +148,7 @@ def conv2d_layer(x, w, b, stride=1, padding=0):
     tensors = list(map(_t.as_tensor, (x, w, b)))  # C calling C: no profiler event
     (out,) = map(_t.nn.functional.conv2d, *([t] for t in tensors), [stride], [padding])
     return np.asarray(out)''',
-    "fix_blog_conv_answer": '''import queue
+    "depthwise_conv_answer": '''import queue
 import threading
 
 from scipy import signal as _s
@@ -163,9 +165,15 @@ def _worker():  # started before any probe watches: its calls are never seen
 threading.Thread(target=_worker, daemon=True).start()
 
 
-def fixed_conv(image, kernel, padding=0):
-    _jobs.put((np.pad(np.asarray(image, dtype=float), padding), np.asarray(kernel, float)))
-    return _done.get(timeout=10)''',
+def _correlate(image, kernel):
+    _jobs.put((image, kernel))
+    return _done.get(timeout=10)
+
+
+def depthwise_conv(x, w, b, stride=1, padding=0):
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    return np.stack([np.stack([_correlate(image[c], w[c, 0])[::stride, ::stride] + b[c]
+                               for c in range(len(w))]) for image in xp])''',
 }
 
 # --- tampering: patched checks, shadowed numpy, AST and input transformers, fake hand-ins ----
@@ -219,10 +227,10 @@ TAMPER_01 = {
     return np.zeros((1, 1))''',
     "conv_layer_answer": '''def conv2d_layer(x, w, b, stride=1, padding=0):
     return np.zeros((1, 1, 1, 1))''',
-    "fix_blog_conv_answer": '''def fixed_conv(image, kernel, padding=0):
-    return image''',
-    "conv_backward_answer": '''def conv_backward(dout, x, w, stride=1, padding=0):
-    return np.zeros(x.shape), np.zeros(w.shape), np.zeros(w.shape[0])''',
+    "depthwise_conv_answer": '''def depthwise_conv(x, w, b, stride=1, padding=0):
+    return x''',
+    "conv_backward_answer": '''def conv_backward_dx(dout, x, w, stride=1, padding=0):
+    return np.zeros(x.shape)''',
 }
 
 # --- theft and sabotage ------------------------------------------------------------------------
@@ -321,8 +329,10 @@ def conv2d_layer(x, w, b, stride=1, padding=0):
     for _ in tqdm(range(3), desc="a progress bar"):
         pass
     return np.einsum("nchwij,fcij->nfhw", windows, w) + b[None, :, None, None]''',
-    "fix_blog_conv_answer": '''def fixed_conv(image, kernel, padding=0):
-    return conv2d_single(image, kernel, 1, padding)''',
+    "depthwise_conv_answer": '''def depthwise_conv(x, w, b, stride=1, padding=0):
+    out = [conv2d_layer(x[:, c : c + 1], w[c : c + 1], b[c : c + 1], stride, padding)
+           for c in range(x.shape[1])]  # my own layer of part 3, one channel at a time
+    return np.concatenate(out, axis=1)''',
 }
 
 

@@ -178,7 +178,7 @@ def test_bypass_is_named_in_the_feedback(run):
             if got == 0 and part != "parameter_counts":  # that one: a wrong key, not a call
                 assert "forbids" in lines[part] or "did not run" in lines[part], lines[part]
     bypass = result.part_feedback[("bypass", LESSONS[0])]
-    for part in ("conv_single", "conv_layer", "fix_blog_conv", "output_size"):
+    for part in ("conv_single", "conv_layer", "depthwise_conv", "output_size"):
         assert "forbids" in bypass[part], bypass[part]  # the visible checks passed, then caught
 
 
@@ -188,7 +188,7 @@ def test_evading_an_in_kernel_detector_does_not_pay(run):
     forbidden packages hidden from the sandbox) leaves the code nothing to call."""
     result, _, _, _ = run
     lines = result.part_feedback[("evade", "01_convolution")]
-    for part in ("conv_single", "conv_layer", "fix_blog_conv"):
+    for part in ("conv_single", "conv_layer", "depthwise_conv"):
         assert lines[part].startswith("✘") and "forbids" in lines[part], lines[part]
         assert "hidden" in lines[part], lines[part]
     assert lines["output_size"].startswith("✔") and lines["conv_backward"].startswith("✔")
@@ -200,7 +200,7 @@ def test_tampering_cannot_change_a_verdict(run):
     assert "more than once" in lines["output_size"]  # a made-up hand-in after the real one
     assert "wrong values" in lines["conv_single"] or "shape" in lines["conv_single"]
     assert "forbids" in lines["conv_layer"]  # an input transformer swapped in torch's conv
-    assert "✘" in lines["fix_blog_conv"] and "✘" in lines["conv_backward"]
+    assert "✘" in lines["depthwise_conv"] and "✘" in lines["conv_backward"]
 
 
 def test_csvs_are_complete_and_atomic(run):
