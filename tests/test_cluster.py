@@ -7,17 +7,15 @@ them, and compare with a local run.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
+from local_dask import local_cluster
 
 from cnnkit.cli import main
 from cnnkit.cluster import Outcome, map_tasks
@@ -75,44 +73,12 @@ def test_process_pool_keeps_input_order_and_names_dead_workers():
 # --- a real Dask cluster on this machine -----------------------------------------------
 
 
-def _dask(*args: str, log: Path) -> subprocess.Popen:
-    path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
-    env = dict(os.environ, PYTHONPATH=path)  # the workers import this module's functions
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
-
-
 @pytest.fixture(scope="module")
 def dask_cluster(tmp_path_factory):
     """A scheduler and two single-thread workers on 127.0.0.1; yields the scheduler address."""
-    distributed = pytest.importorskip("distributed")
-    folder = tmp_path_factory.mktemp("dask")
-    log, scheduler_file = folder / "dask.log", folder / "scheduler.json"
-    procs = [_dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                   "--scheduler-file", str(scheduler_file), log=log)]
-    try:
-        deadline = time.monotonic() + 120
-        while not scheduler_file.exists():
-            assert time.monotonic() < deadline, log.read_text()
-            assert procs[0].poll() is None, log.read_text()
-            time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
-        for _ in range(2):
-            procs.append(_dask("worker", address, "--nthreads", "1", "--no-dashboard",
-                               "--no-nanny", "--host", "127.0.0.1", log=log))
-        with distributed.Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-        yield {"address": address, "workers": procs[1:], "log": log}
-    finally:
-        for proc in reversed(procs):
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    pytest.importorskip("distributed")
+    with local_cluster(tmp_path_factory.mktemp("dask"), pythonpath=str(HERE)) as cluster:
+        yield cluster
 
 
 @pytest.mark.slow

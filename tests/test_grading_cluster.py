@@ -11,15 +11,12 @@ with a notebook. About a minute and a half on a loaded 2-core machine.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import logging
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,6 +24,7 @@ from pathlib import Path
 import grading_students
 import nbformat
 import pytest
+from local_dask import local_cluster
 from tqdm.auto import tqdm
 
 from cnnkit import grading
@@ -108,41 +106,12 @@ def test_a_failed_task_is_a_failed_grade_for_that_student_alone(tmp_path, monkey
 # --- a real Dask cluster on this machine -----------------------------------------------
 
 
-def _dask(*args: str, log: Path) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=out,
-                                stderr=subprocess.STDOUT)
-
-
 @pytest.fixture
 def dask_cluster(tmp_path):
     """A scheduler and two single-thread workers on 127.0.0.1 (fresh: the test kills one)."""
-    distributed = pytest.importorskip("distributed")
-    log, scheduler_file = tmp_path / "dask.log", tmp_path / "scheduler.json"
-    procs = [_dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                   "--scheduler-file", str(scheduler_file), log=log)]
-    try:
-        deadline = time.monotonic() + 120
-        while not scheduler_file.exists():
-            assert time.monotonic() < deadline, log.read_text()
-            assert procs[0].poll() is None, log.read_text()
-            time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
-        for _ in range(2):
-            procs.append(_dask("worker", address, "--nthreads", "1", "--no-dashboard",
-                               "--no-nanny", "--host", "127.0.0.1", log=log))
-        with distributed.Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-        yield {"address": address, "workers": procs[1:], "log": log}
-    finally:
-        for proc in reversed(procs):
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    pytest.importorskip("distributed")
+    with local_cluster(tmp_path) as cluster:
+        yield cluster
 
 
 def _build_class(base: Path) -> Path:

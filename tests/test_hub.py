@@ -18,7 +18,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,18 +27,13 @@ from pathlib import Path
 import nbformat
 import pytest
 import requests
+from local_servers import free_port, wait_for_answer
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "deploy" / "jupyterhub" / "jupyterhub_config.py"
 STUDENTS = ["cnnkithub1", "cnnkithub2", "cnnkithub3"]
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _require_environment() -> None:
@@ -54,20 +48,6 @@ def _require_environment() -> None:
         pytest.fail("the course's Python is not usable by other accounts (students run it): "
                     f"{probe.stderr.strip()[-300:]}; make its folders traversable "
                     "(e.g. chmod o+x /root for pyenv's Python; .ci/run does it)")
-
-
-def _wait_for(url: str, proc: subprocess.Popen, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"JupyterHub exited with {proc.returncode}")
-        try:
-            if requests.get(url, timeout=5).status_code == 200:  # the proxy answers 404/503
-                return                                           # until the hub is up
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"JupyterHub did not answer on {url} within {seconds} s")
 
 
 class Hub:
@@ -150,7 +130,7 @@ def _execute(base: str, user: str, token: str, kernel_id: str, code: str,
 @pytest.fixture()
 def hub(tmp_path):
     _require_environment()
-    ports = {k: _free_port() for k in ("hub", "api", "proxy")}
+    ports = {k: free_port() for k in ("hub", "api", "proxy")}
     admin_token = secrets.token_hex(16)
     env = {
         **os.environ,
@@ -169,7 +149,7 @@ def hub(tmp_path):
                             start_new_session=True)
     base = env["CNNKIT_HUB_URL"]
     try:
-        _wait_for(f"{base}/hub/api/", proc)
+        wait_for_answer(f"{base}/hub/api/", proc, seconds=90, what="JupyterHub")
         yield Hub(base, admin_token), tmp_path
     finally:
         hub_api = Hub(base, admin_token)

@@ -6,24 +6,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from local_servers import free_port, wait_for_answer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import lab  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_root_gets_allow_root_and_no_browser_means_no_browser(monkeypatch):
@@ -41,23 +34,10 @@ def test_no_display_means_no_browser(monkeypatch):
     assert lab.browser_available() is False
 
 
-def _get_json(url: str, proc: subprocess.Popen, seconds: float = 60) -> dict:
-    """GET ``url`` as JSON, retrying while the server is still coming up."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                return json.load(response)
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
                     reason="checks the root path of `make lab`; this run is not root")
 def test_lab_starts_as_root_and_prints_the_url_last(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
     env.pop("DISPLAY", None)
@@ -82,7 +62,8 @@ def test_lab_starts_as_root_and_prints_the_url_last(tmp_path):
         url = lines[-1].removeprefix("Open: ")
         assert f":{port}/" in url and "token=" in url
         token = url.split("token=")[1]
-        status = _get_json(f"http://127.0.0.1:{port}/api/status?token={token}", proc)
+        status = json.loads(wait_for_answer(f"http://127.0.0.1:{port}/api/status?token={token}",
+                                             proc, what="JupyterLab"))
         assert "started" in status
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

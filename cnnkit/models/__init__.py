@@ -9,59 +9,13 @@
 """
 
 from cnnkit.models import _rules  # noqa: F401  (registers the course layers with cnnkit.inspect)
-from cnnkit.models.lenet import (
-    C3_TABLE,
-    DIGIT_BITMAPS,
-    PROTOTYPES,
-    EuclideanRBF,
-    LeNet5,
-    LeNet5Classic,
-    LeNetCIFAR,
-    Subsampling,
-    TableConv2d,
-    paper_input,
-    scaled_tanh,
-)
-from cnnkit.models.resnet_cifar import CifarResNet, resnet_cifar
-from cnnkit.models.resnet_imagenet import (
-    BasicBlock,
-    Bottleneck,
-    ResNet,
-    ZeroPadShortcut,
-    resnet,
-    resnet18,
-    resnet34,
-    resnet50,
-    resnet101,
-    resnet152,
-)
-from cnnkit.models.small_nets import AllConvNet, LeNetCIFARBN, SmallVGG
+from cnnkit.models.lenet import *  # noqa: F403  (each module's __all__ is its public surface)
+from cnnkit.models.lenet import __all__ as _lenet
+from cnnkit.models.resnet_cifar import *  # noqa: F403
+from cnnkit.models.resnet_cifar import __all__ as _resnet_cifar
+from cnnkit.models.resnet_imagenet import *  # noqa: F403
+from cnnkit.models.resnet_imagenet import __all__ as _resnet_imagenet
+from cnnkit.models.small_nets import *  # noqa: F403
+from cnnkit.models.small_nets import __all__ as _small_nets
 
-__all__ = [
-    "C3_TABLE",
-    "DIGIT_BITMAPS",
-    "PROTOTYPES",
-    "EuclideanRBF",
-    "LeNet5",
-    "LeNet5Classic",
-    "LeNetCIFAR",
-    "Subsampling",
-    "TableConv2d",
-    "paper_input",
-    "scaled_tanh",
-    "BasicBlock",
-    "Bottleneck",
-    "ResNet",
-    "ZeroPadShortcut",
-    "resnet",
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "CifarResNet",
-    "resnet_cifar",
-    "AllConvNet",
-    "SmallVGG",
-    "LeNetCIFARBN",
-]
+__all__ = [*_lenet, *_resnet_imagenet, *_resnet_cifar, *_small_nets]

@@ -25,7 +25,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,9 @@ from pathlib import Path
 
 import psutil  # a dependency of ipykernel, so always installed with the course
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared test helpers
+from local_servers import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -210,13 +212,6 @@ def _kill_group(pgid: int) -> None:
             time.sleep(0.1)
 
 
-def _free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _prepare_lab_home(home: Path) -> dict[str, str]:
     """Write the server's private config and settings under ``home``; its environment."""
     config, settings = home / "config", home / "settings"
@@ -245,7 +240,7 @@ def _start_lab(home: Path, root: Path, log: Path) -> LabServer:
     env = _prepare_lab_home(home)
     token = secrets.token_hex(24)
     for _attempt in range(3):  # the free port may be taken between choosing and binding it
-        port = _free_port()
+        port = free_port()
         command = [
             sys.executable, "-m", "jupyterlab",
             "--no-browser",
