@@ -59,14 +59,20 @@ BYPASS_02 = {
 def max_pool_with_indices(image, size, stride):
     out, idx = _mp(image[None, None], size, stride, return_indices=True)
     return out[0, 0], idx[0, 0]''',
-    "max_pool_backward_answer": '''import torch
+    "max_pool_overlap_answer": '''import torch
 
 
-def max_pool_backward_single(dout, image, size):
+def max_pool_backward_overlap(dout, image, size, stride):
     x = torch.tensor(np.asarray(image, dtype=float), requires_grad=True)
-    out = torch.nn.functional.max_pool2d(x[None, None], size)
+    out = torch.nn.functional.max_pool2d(x[None, None], size, stride)
     out.backward(torch.tensor(np.asarray(dout, dtype=float))[None, None])
     return x.grad.numpy()''',
+    "max_pool_ceil_answer": '''import torch
+
+
+def max_pool_ceil(image, size, stride):
+    x = torch.tensor(np.asarray(image, dtype=float))[None, None]
+    return torch.nn.functional.max_pool2d(x, size, stride, ceil_mode=True)[0, 0].numpy()''',
     # key lookup: the package's helper answers the lesson's questions, not the graded ones
     "parameter_counts_answer": '''from cnnkit.checks import pooling as _p
 
@@ -343,7 +349,7 @@ def students(context: dict) -> dict[str, dict]:
 
     return {
         "bypass": {"01_convolution": (BYPASS_01, [], [0, 0, 0, 0, 4]),
-                   "02_pooling": (BYPASS_02, [], [0, 0, 2, 0])},
+                   "02_pooling": (BYPASS_02, [], [0, 0, 0, 0])},
         "bypasslater": {
             "03_lenet5": (BYPASS_LATER["03_lenet5"], [], [2, 4, 2, 0]),
             "05_cifar10": (BYPASS_LATER["05_cifar10"], [], [2, 0, 2, 2]),

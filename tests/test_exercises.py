@@ -120,6 +120,32 @@ def test_source_has_graded_parts_and_states_the_total(lesson):
 
 
 
+def _top_level_names(source: str) -> set[str]:
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics: not an answer cell
+        return set()
+    return {node.name for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_no_graded_part_asks_for_what_a_lesson_exercise_asks_for(lesson):
+    """A graded part is not a copy of a self-checked exercise of its lesson: no function or
+    class the graded solutions define is one that the lesson's exercise stubs ask for (the
+    lesson gives immediate feedback on those; the graded parts ask for a variant)."""
+    lesson_nb = read(ROOT / "notebooks" / f"{lesson}.ipynb")
+    asked = set().union(*(_top_level_names(c.source) for c in lesson_nb.cells
+                          if c.cell_type == "code" and "NotImplementedError" in c.source))
+    graded = set().union(*(_top_level_names(c.source) for c in read(source_path(lesson)).cells
+                           if c.cell_type == "code" and nbgrader_meta(c).get("solution")))
+    assert graded, f"{lesson}: no graded answer defines a function or class"
+    assert not asked & graded, (f"{lesson}: the graded parts ask again for the lesson's "
+                                f"exercise(s) {sorted(asked & graded)}")
+
+
 def test_the_instructor_guide_lists_every_lesson_with_its_parts_and_points():
     guide = (EXERCISES / "README.md").read_text(encoding="utf-8")
     n_parts = n_points = 0

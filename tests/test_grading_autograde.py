@@ -242,11 +242,13 @@ def outputs_of(path: Path) -> str:
 
 
 def hidden_lines(nb) -> set[str]:
-    lines = set()
+    """Lines only the hidden tests have (a line the visible part also shows is no secret)."""
+    inside, outside = set(), set()
     for cell in nb.cells:
         for region in feedback.HIDDEN.findall(cell.source):
-            lines.update(line.strip() for line in region.splitlines() if len(line.strip()) > 3)
-    return lines
+            inside.update(line.strip() for line in region.splitlines() if len(line.strip()) > 3)
+        outside.update(line.strip() for line in feedback.HIDDEN.sub("", cell.source).splitlines())
+    return inside - outside
 
 
 def test_feedback_never_shows_solutions_or_hidden_tests(run):
