@@ -40,7 +40,7 @@ def test_z2jh_values_use_only_chart_keys_and_the_binder_image():
 
 
 def test_z2jh_resources_fit_the_measured_course_budget():
-    from cnnkit.report import MEMORY_BUDGET_MB as BUDGET_MB  # tests/test_course_budget.py
+    from cnnkit.report import MEMORY_BUDGET_MB as BUDGET_MB  # checked per lesson: conftest.py
 
     memory = yaml.safe_load(Z2JH.read_text())["singleuser"]["memory"]
     guarantee, limit = _bytes(memory["guarantee"]), _bytes(memory["limit"])

@@ -48,7 +48,7 @@ from cnnkit.report import (
     write_atomic,
     write_index,
 )
-from cnnkit.report.memory import MemoryMonitor
+from cnnkit.report.memory import MEMORY_BUDGET_MB, MemoryMonitor
 
 REPO = Path(__file__).resolve().parent.parent
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -345,6 +345,12 @@ def test_cli_missing_notebook_is_a_usage_error(tmp_path, capsys):
 def test_cli_bad_timeout_is_a_usage_error(capsys):
     assert main(["report", "--timeout", "soon"]) == 2
     assert "soon" in capsys.readouterr().err
+
+
+def test_the_default_memory_budget_is_binders():
+    """Binder gives 2 GB; JupyterLab needs some: 1.5 GB per lesson kernel, the budget `cnnkit
+    report` checks and the nbval run checks for every lesson (conftest.py)."""
+    assert MEMORY_BUDGET_MB == 1536
 
 
 def test_python_dash_m_cnnkit_runs_the_cli():
