@@ -74,6 +74,7 @@ def map_tasks(
     desc: str = "tasks",
     unit: str = "task",
     already_done: int = 0,
+    on_outcome: Callable[[int, Outcome], None] | None = None,
 ) -> list[Outcome]:
     """``function(task)`` for every task; the outcomes in the order of ``tasks``.
 
@@ -83,6 +84,9 @@ def map_tasks(
     ``distributed.Client`` (left open).
     progress: show a tqdm bar (``desc``, ``unit``) whose total is ``already_done + len(tasks)``
     and which starts at ``already_done`` (work a caller skipped, such as up-to-date runs).
+    on_outcome: called in this thread as ``on_outcome(index, outcome)`` as soon as each task
+    ends (in the order they end), so that a caller can save each result at once: an interrupted
+    run then keeps what finished.
     """
     tasks = list(tasks)
     check_int(jobs, "jobs", minimum=1)
@@ -101,6 +105,8 @@ def map_tasks(
             stream = _in_pool(function, tasks, labels, jobs)
         for index, outcome in stream:
             outcomes[index] = outcome
+            if on_outcome is not None:
+                on_outcome(index, outcome)
             bar.set_postfix_str(outcome.name, refresh=False)
             bar.update()
     return [o for o in outcomes if o is not None]

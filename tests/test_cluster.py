@@ -54,6 +54,23 @@ def test_default_names_and_argument_checks():
         map_tasks(abs, [1], jobs=True, progress=False)
 
 
+def test_each_outcome_is_handed_over_as_soon_as_it_ends():
+    seen = []
+    map_tasks(abs, [-1, -2, 3], progress=False,
+              on_outcome=lambda i, outcome: seen.append((i, outcome.value)))
+    assert seen == [(0, 1), (1, 2), (2, 3)]
+
+    def interrupted_after_the_second(i, outcome):  # a caller saving each result, then Ctrl-C
+        seen.append(i)
+        if i == 1:
+            raise KeyboardInterrupt
+
+    seen.clear()
+    with pytest.raises(KeyboardInterrupt):
+        map_tasks(abs, [-1, -2, 3], progress=False, on_outcome=interrupted_after_the_second)
+    assert seen == [0, 1]  # what ended before the interruption was handed over
+
+
 def test_progress_bar_counts_every_task_and_what_was_done_before(capsys):
     map_tasks(abs, [-1, -2], desc="runs", unit="run", already_done=3)
     err = capsys.readouterr().err

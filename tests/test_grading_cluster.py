@@ -83,8 +83,11 @@ def test_a_failed_task_is_a_failed_grade_for_that_student_alone(tmp_path, monkey
         assert "log" not in tasks[0]["settings"]
         done = {"status": "graded", "parts": parts, "failed": "", "restored": [],
                 "flags": [], "worker": "host:1"}
-        return [Outcome(names[0], value=done),
-                Outcome(names[1], error="KilledWorker: all those workers died")]
+        outcomes = [Outcome(names[0], value=done),
+                    Outcome(names[1], error="KilledWorker: all those workers died")]
+        for index, outcome in enumerate(outcomes):  # each verdict is saved as its task ends
+            options["on_outcome"](index, outcome)
+        return outcomes
 
     monkeypatch.setattr("cnnkit.cluster.map_tasks", fake_map_tasks)
     log = logging.getLogger("test_grading_cluster")

@@ -562,19 +562,18 @@ def _grade_lesson(lesson: _Lesson, students: list[str], copies: dict, work: Path
 def _grade_on_cluster(lesson: _Lesson, todo: dict[str, tuple[Path, dict, Path]], work: Path,
                       out: Path, settings: _Settings, bar) -> dict[str, SavedVerdict]:
     """Grade ``todo`` ({student: (copy, key, verdict path)}) on the Dask cluster, one task per
-    notebook (``cnnkit.cluster.map_tasks``); save each verdict here. A failed task is a
-    "failed" verdict for that student (saved so that the CSVs can be checked, under a key the
-    next run does not reuse), logged with the student's and the lesson's names."""
+    notebook (``cnnkit.cluster.map_tasks``); save each verdict here as soon as its task ends
+    (an interrupted run keeps every finished verdict). A failed task is a "failed" verdict for
+    that student (saved so that the CSVs can be checked, under a key the next run does not
+    reuse), logged with the student's and the lesson's names."""
     from cnnkit.cluster import map_tasks
 
     students = list(todo)
     tasks = [remote.task_for(lesson, s, todo[s][0], work, out, settings) for s in students]
-    outcomes = map_tasks(remote.grade_task, tasks, scheduler=settings.scheduler,
-                         names=[f"{lesson.name}, {s}" for s in students],
-                         progress=not bar.disable, desc=f"{lesson.name} on the cluster",
-                         unit="notebook")
-    states = {}
-    for student, outcome in zip(students, outcomes, strict=True):
+    states: dict[str, SavedVerdict] = {}
+
+    def save(index: int, outcome) -> None:
+        student = students[index]
         _, key, path = todo[student]
         if outcome.ok:
             state = remote.verdict_of(outcome.value, key)
@@ -590,5 +589,9 @@ def _grade_on_cluster(lesson: _Lesson, todo: dict[str, tuple[Path, dict, Path]],
                                "cluster: %s", student, lesson.name, outcome.error)
         save_verdict(path, state)
         states[student] = state
-    bar.update(len(students))
-    return states
+        bar.update()
+
+    map_tasks(remote.grade_task, tasks, scheduler=settings.scheduler,
+              names=[f"{lesson.name}, {s}" for s in students], progress=not bar.disable,
+              desc=f"{lesson.name} on the cluster", unit="notebook", on_outcome=save)
+    return {student: states[student] for student in students}
