@@ -39,8 +39,9 @@ import nbformat
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import LabServer
     from playwright.sync_api import Locator, Page
+
+    from conftest import LabServer
 
 pytestmark = pytest.mark.browser
 
