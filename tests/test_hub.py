@@ -95,10 +95,14 @@ def _execute(base: str, user: str, token: str, kernel_id: str, code: str,
         conn = await websocket_connect(
             HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}))
         await conn.write_message(json.dumps(message))
-        output, reply = [], None
+        output, reply, idle = [], None, False
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            raw = await conn.read_message()
+            try:  # never wait past the deadline for a message that may not come
+                raw = await asyncio.wait_for(conn.read_message(),
+                                             max(0.1, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                break
             if raw is None:
                 break
             if isinstance(raw, bytes):  # a message with binary buffers (widgets): not ours
@@ -113,7 +117,9 @@ def _execute(base: str, user: str, token: str, kernel_id: str, code: str,
                 output.append("\n".join(content["traceback"]))
             elif kind == "execute_reply":
                 reply = content
-            elif kind == "status" and content["execution_state"] == "idle" and reply:
+            elif kind == "status" and content["execution_state"] == "idle":
+                idle = True
+            if reply is not None and idle:  # both, in either order (shell vs iopub channel)
                 break
         conn.close()
         assert reply is not None, f"no reply within {seconds} s; output: {''.join(output)}"
